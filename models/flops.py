@@ -1,0 +1,118 @@
+"""Analytic FLOPs of BERT and AdapLeR from the model config (SPEC 3).
+
+Counted the way TensorFlow's profiler counts the real graph: a matmul is `2 m n k`, an
+element-wise op one per output element, softmax five per element, LayerNorm `9 d + 3` per
+token (moments, rsqrt, scale and shift), GELU four per element (its erf is not counted), tanh
+nothing. For BERT-base this agrees with the original's fitted constants within 0.1%.
+"""
+
+import numpy as np
+
+# Per-element cost of the activations as the profiler counts their TF graphs.
+ACTIVATION_FLOPS = {"gelu": 4, "gelu_new": 4, "relu": 0}
+# Element-wise ops per token a CP adds around its two dense layers: softmax (5), the [CLS]
+# support mask and renormalisation (3), the THETA rescaling (3) and the threshold test (3).
+CP_EXTRA_PER_TOKEN = 14
+
+
+def _activation(config):
+    return ACTIVATION_FLOPS.get(config.hidden_act if isinstance(config.hidden_act, str) else "gelu", 4)
+
+
+def dense_flops(tokens, fan_in, fan_out):
+    """Matmul plus bias of a dense layer applied to `tokens` vectors."""
+    return tokens * (2 * fan_in * fan_out + fan_out)
+
+
+def layer_norm_flops(tokens, width):
+    return tokens * (9 * width + 3)
+
+
+def attention_core_flops(n, config):
+    """Scores, weighting, scaling, mask, stabiliser and softmax of self-attention on n tokens."""
+    return 4 * config.hidden_size * n**2 + 8 * config.num_attention_heads * n**2
+
+
+def encoder_layer_flops(config, n):
+    """One transformer layer on n tokens."""
+    d, ff = config.hidden_size, config.intermediate_size
+    return (
+        4 * dense_flops(n, d, d)
+        + attention_core_flops(n, config)
+        + dense_flops(n, d, ff)
+        + _activation(config) * n * ff
+        + dense_flops(n, ff, d)
+        + 2 * layer_norm_flops(n, d)
+        + 2 * n * d
+    )
+
+
+def embedding_flops(config, n):
+    """Sum of the three embeddings and their LayerNorm (lookups cost nothing)."""
+    return 2 * n * config.hidden_size + layer_norm_flops(n, config.hidden_size)
+
+
+def head_flops(config, num_labels):
+    """Pooler dense on [CLS] and the classifier."""
+    d = config.hidden_size
+    return dense_flops(1, d, d) + dense_flops(1, d, num_labels)
+
+
+def contribution_predictor_flops(config, n, units=32):
+    """One CP scoring n tokens."""
+    return dense_flops(n, config.hidden_size, units) + _activation(config) * n * units + dense_flops(
+        n, units, 1
+    ) + CP_EXTRA_PER_TOKEN * n
+
+
+def bert_flops(config, n, num_labels):
+    """FLOPs of the plain classifier on one example of n tokens (n may be a numpy array).
+
+    Args:
+        config: The backbone's `BertConfig`.
+        n: Unpadded length ([CLS] and [SEP] included).
+        num_labels: Number of classifier outputs.
+
+    Returns:
+        FLOPs (float or array like n).
+    """
+    n = np.asarray(n, dtype=np.float64)
+    layers = config.num_hidden_layers
+    return embedding_flops(config, n) + layers * encoder_layer_flops(config, n) + head_flops(config, num_labels)
+
+
+def adapler_flops(config, layer_lengths, num_labels, input_length=None, cp_units=32):
+    """FLOPs of AdapLeR on one example given the tokens entering each layer.
+
+    CP_i scores the tokens left before layer i (the input for i = 0) and layer i runs on
+    `layer_lengths[i]` tokens.
+
+    Args:
+        config: The backbone's `BertConfig`.
+        layer_lengths: `L` live lengths ([CLS] included), e.g. `outputs.lengths` of one example.
+            A `[N, L]` array gives one result per example.
+        num_labels: Number of classifier outputs.
+        input_length: Unpadded input length (defaults to `layer_lengths[0]`).
+        cp_units: Width of the CP hidden layer.
+
+    Returns:
+        FLOPs (float, or `[N]` array).
+    """
+    lengths = np.asarray(layer_lengths, dtype=np.float64)
+    if lengths.shape[-1] != config.num_hidden_layers:
+        raise ValueError(
+            f"Got {lengths.shape[-1]} layer lengths for a model with {config.num_hidden_layers} layers."
+        )
+    first = lengths[..., 0] if input_length is None else np.asarray(input_length, dtype=np.float64)
+    scored = np.concatenate([first[..., None], lengths[..., :-1]], axis=-1)
+    return (
+        embedding_flops(config, first)
+        + np.sum(contribution_predictor_flops(config, scored, cp_units), axis=-1)
+        + np.sum(encoder_layer_flops(config, lengths), axis=-1)
+        + head_flops(config, num_labels)
+    )
+
+
+def speedup(baseline_flops, adapler_flops_):
+    """Ratio of total FLOPs over a split (not a mean of per-example ratios)."""
+    return float(np.sum(baseline_flops) / np.sum(adapler_flops_))

@@ -1,0 +1,184 @@
+"""AdapLeR training (SPEC 4): two objectives, two optimizers, accumulation, lambda schedule, NaN guard."""
+
+import math
+
+import tensorflow as tf
+from transformers import create_optimizer
+
+from models.saliency_target import layer_kl_losses
+
+SPEEDUP_LEARNING_RATE = 5e-4
+ETA_RANGE = (0.01, 1.0)
+THETA_MIN = 1e-3
+
+
+class NonFiniteLossError(FloatingPointError):
+    """A loss became NaN or infinite; the step's gradients were not applied."""
+
+
+def lambda_schedule(epoch, epochs):
+    """Soft-removal sharpness for a 0-based `epoch` of an `epochs`-long run.
+
+    `lambda_e = max(10, r) * r**e` with `r = 10**(5 / epochs)` rounded to one significant
+    digit, so lambda climbs to about 1e5 by the last epoch whatever the run length. It gives
+    the original's three schedules: 10*10^e (5 epochs), 10*3^e (10), 50*50^e (3).
+
+    Args:
+        epoch: 0-based epoch.
+        epochs: Number of epochs of the run.
+
+    Returns:
+        Lambda as a float.
+    """
+    if epochs < 1 or not 0 <= epoch < epochs:
+        raise ValueError(f"epoch {epoch} is outside a run of {epochs} epochs.")
+    raw = 10.0 ** (5.0 / epochs)
+    magnitude = 10.0 ** math.floor(math.log10(raw))
+    rate = round(raw / magnitude) * magnitude
+    return max(10.0, rate) * rate**epoch
+
+
+def make_optimizers(train_steps, learning_rate=3e-5, warmup_ratio=0.06, weight_decay=0.01):
+    """The main AdamW and the speedup Adam of SPEC 4.1, both with warm-up and linear decay.
+
+    Args:
+        train_steps: Total optimizer updates of the run.
+        learning_rate: Peak learning rate of the main optimizer.
+        warmup_ratio: Fraction of the updates spent warming up.
+        weight_decay: Decoupled weight decay of the main optimizer.
+
+    Returns:
+        `(optimizer, speedup_optimizer)`.
+    """
+    warmup = int(warmup_ratio * train_steps)
+    common = dict(num_train_steps=max(train_steps, 1), num_warmup_steps=warmup, adam_epsilon=1e-12,
+                  adam_global_clipnorm=1.0)
+    optimizer, _ = create_optimizer(init_lr=learning_rate, weight_decay_rate=weight_decay, **common)
+    speedup_optimizer, _ = create_optimizer(init_lr=SPEEDUP_LEARNING_RATE, **common)
+    return optimizer, speedup_optimizer
+
+
+def task_loss(labels, logits, class_weights):
+    """Class-weighted cross-entropy (MSE when the model has a single regression output)."""
+    if logits.shape[-1] == 1:
+        return tf.reduce_mean(tf.square(tf.cast(labels, tf.float32) - logits[:, 0]))
+    labels = tf.cast(labels, tf.int32)
+    per_example = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
+    return tf.reduce_mean(per_example * tf.gather(class_weights, labels))
+
+
+class AdapLeRTrainer:
+    """Runs AdapLeR training steps on a model that went through `to_AdapLeR()`.
+
+    Per step, one soft-mode forward pass with `training=True`. The main optimizer minimises
+    `CE + GAMMA * sum_i (L - i) KL_i` over the trainable weights; the speedup optimizer
+    minimises `CE + PHI * LEN` over ETA and THETA, each variable getting its own gradient.
+    Gradients are accumulated over `acc_steps` calls and applied together; a non-finite loss
+    raises `NonFiniteLossError` before anything is applied.
+
+    Args:
+        model: An AdapLeR `TFBertForSequenceClassification`.
+        optimizer: Main optimizer (see `make_optimizers`).
+        speedup_optimizer: Optimizer of ETA and THETA.
+        gamma: Weight of the KL loss.
+        phi: Weight of the length loss.
+        acc_steps: Steps whose gradients are accumulated before an update.
+        class_weights: Optional per-class loss weights (ones by default).
+    """
+
+    def __init__(self, model, optimizer, speedup_optimizer, gamma=1.0, phi=10.0, acc_steps=1, class_weights=None):
+        if not model.is_adapler:
+            raise ValueError("AdapLeRTrainer needs a model after to_AdapLeR().")
+        if acc_steps < 1:
+            raise ValueError(f"acc_steps must be at least 1, got {acc_steps}.")
+        self.model = model
+        self.encoder = model.bert.encoder
+        self.optimizer = optimizer
+        self.speedup_optimizer = speedup_optimizer
+        self.gamma = float(gamma)
+        self.phi = float(phi)
+        self.acc_steps = acc_steps
+        num_labels = model.config.num_labels
+        weights = class_weights if class_weights is not None else [1.0] * num_labels
+        self.class_weights = tf.constant(weights, tf.float32)
+        self.main_variables = list(model.trainable_variables)
+        self.speedup_variables = [self.encoder.ETA, self.encoder.THETA]
+        self._accumulators = [
+            tf.Variable(tf.zeros_like(v), trainable=False) for v in self.main_variables + self.speedup_variables
+        ]
+        self.steps_seen = 0
+        self._compute = tf.function(self._compute_and_accumulate, reduce_retracing=True)
+        self._apply = tf.function(self._apply_accumulated)
+
+    def set_lambda(self, value):
+        self.encoder._lambda.assign(value)
+
+    def _compute_and_accumulate(self, inputs, labels, saliencies):
+        encoder = self.encoder
+        with tf.GradientTape() as tape, tf.GradientTape(watch_accessed_variables=False) as speed_tape:
+            speed_tape.watch(self.speedup_variables)
+            outputs = self.model(inputs, training=True, output_explanations=True, output_lengths=True)
+            ce = task_loss(labels, outputs.logits, self.class_weights)
+            kl = layer_kl_losses(
+                saliencies, outputs.explanations, inputs["attention_mask"], encoder.ETA, encoder.THETA, encoder._lambda
+            )
+            depth_weights = tf.range(encoder.num_layers, 0, -1, dtype=tf.float32)
+            kl_loss = tf.reduce_sum(depth_weights * kl)
+            main_loss = ce + self.gamma * kl_loss
+            length_loss = tf.reduce_mean(tf.reduce_sum(tf.stack(outputs.lengths), axis=0))
+            speed_loss = ce + self.phi * length_loss
+            # Scaled inside the tapes: the accumulated sum over acc_steps is then a mean.
+            scale = 1.0 / self.acc_steps
+            scaled_main, scaled_speed = main_loss * scale, speed_loss * scale
+        grads = tape.gradient(scaled_main, self.main_variables)
+        grads += speed_tape.gradient(scaled_speed, self.speedup_variables)
+        finite = tf.math.is_finite(main_loss) & tf.math.is_finite(speed_loss)
+        if finite:
+            for accumulator, grad, variable in zip(self._accumulators, grads, self.main_variables + self.speedup_variables):
+                accumulator.assign_add(tf.zeros_like(variable) if grad is None else tf.convert_to_tensor(grad))
+        return {
+            "loss": ce,
+            "kl_loss": kl_loss,
+            "kl_losses": kl,
+            "length_loss": length_loss,
+            "total_loss": main_loss,
+            "combined_loss": speed_loss,
+            "finite": finite,
+        }
+
+    def _apply_accumulated(self):
+        count = len(self.main_variables)
+        grads = [a.read_value() for a in self._accumulators]
+        self.optimizer.apply_gradients(zip(grads[:count], self.main_variables))
+        self.speedup_optimizer.apply_gradients(zip(grads[count:], self.speedup_variables))
+        self.encoder.ETA.assign(tf.clip_by_value(self.encoder.ETA, *ETA_RANGE))
+        self.encoder.THETA.assign(tf.maximum(self.encoder.THETA, THETA_MIN))
+        for accumulator in self._accumulators:
+            accumulator.assign(tf.zeros_like(accumulator))
+
+    def train_step(self, inputs, labels, saliencies):
+        """One forward/backward pass; applies the update every `acc_steps` calls.
+
+        Args:
+            inputs: Dict with `input_ids`, `attention_mask`, `token_type_ids` (`[B, T]`).
+            labels: `[B]` labels.
+            saliencies: `[B, T]` saliency targets aligned with the inputs.
+
+        Returns:
+            Dict of numpy losses: `loss` (CE), `kl_loss`, `kl_losses` (per layer),
+            `length_loss`, `total_loss`, `combined_loss`.
+
+        Raises:
+            NonFiniteLossError: A loss is NaN or infinite (message names the step, ETA, THETA).
+        """
+        metrics = {k: v.numpy() for k, v in self._compute(inputs, labels, saliencies).items()}
+        self.steps_seen += 1
+        if not metrics.pop("finite"):
+            raise NonFiniteLossError(
+                f"Non-finite loss at step {self.steps_seen} (CE={metrics['loss']}, KL={metrics['kl_loss']}, "
+                f"LEN={metrics['length_loss']}); ETA={self.encoder.ETA.numpy()}, THETA={self.encoder.THETA.numpy()}. "
+                "No update was applied."
+            )
+        if self.steps_seen % self.acc_steps == 0:
+            self._apply()
+        return metrics

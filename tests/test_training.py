@@ -1,0 +1,131 @@
+"""The AdapLeR training step (SPEC 4) on a synthetic task where one token decides the label."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from models.saliency_target import kl_divergence, layer_kl_losses
+from models.training import AdapLeRTrainer, NonFiniteLossError, lambda_schedule, make_optimizers
+from tests.tiny import tiny_model
+
+SEQ_LEN = 12
+CUE = {0: 3, 1: 4}
+
+
+def synthetic_batch(size, seed):
+    """Label = which cue token (3 or 4) appears once among random filler tokens."""
+    rng = np.random.RandomState(seed)
+    ids = rng.randint(5, 60, size=(size, SEQ_LEN)).astype(np.int32)
+    ids[:, 0], ids[:, -1] = 1, 2
+    labels = rng.randint(0, 2, size=size)
+    cue_at = rng.randint(1, SEQ_LEN - 1, size=size)
+    ids[np.arange(size), cue_at] = [CUE[label] for label in labels]
+    saliencies = np.full((size, SEQ_LEN), 0.01, np.float32)
+    saliencies[np.arange(size), cue_at] = 1.0
+    inputs = {
+        "input_ids": tf.constant(ids),
+        "attention_mask": tf.ones_like(tf.constant(ids)),
+        "token_type_ids": tf.zeros_like(tf.constant(ids)),
+    }
+    return inputs, tf.constant(labels, tf.int32), tf.constant(saliencies)
+
+
+@pytest.mark.parametrize("epochs,expected", [(5, [10, 100, 1e3, 1e4, 1e5]), (10, [10 * 3**e for e in range(10)]),
+                                             (3, [50, 2500, 125000])])
+def test_lambda_schedule_reproduces_the_original_three(epochs, expected):
+    np.testing.assert_allclose([lambda_schedule(e, epochs) for e in range(epochs)], expected)
+
+
+@pytest.mark.parametrize("epochs", [1, 2, 4, 7, 20])
+def test_lambda_schedule_grows_for_any_length(epochs):
+    values = [lambda_schedule(e, epochs) for e in range(epochs)]
+    assert values == sorted(values) and values[0] >= 10
+
+
+def test_kl_is_zero_when_the_cp_matches_its_target():
+    target = tf.constant([[0.2, 0.5, 0.3, 0.0]])
+    assert float(kl_divergence(target, target)[0]) == pytest.approx(0.0, abs=1e-6)
+    assert float(kl_divergence(target, tf.constant([[0.25, 0.25, 0.25, 0.25]]))[0]) > 0.05
+
+
+def test_layer_kl_targets_follow_the_saliency_over_live_tokens():
+    saliencies = tf.constant([[1.0, 2.0, 1.0, 9.0]])
+    mask = tf.constant([[1, 1, 1, 0]])
+    perfect = tf.constant([[0.25, 0.5, 0.25, 0.0]])
+    losses = layer_kl_losses(saliencies, [perfect, perfect], mask, tf.constant([1e-3, 1e-3]), tf.constant([1.0]), 1e20)
+    np.testing.assert_allclose(losses.numpy(), [0.0, 0.0], atol=1e-5)
+
+
+def test_training_lowers_the_loss_moves_eta_and_removes_tokens_at_inference():
+    model = tiny_model(seed=7, num_layers=2, num_labels=2)
+    steps = 80
+    optimizer, speedup_optimizer = make_optimizers(steps, learning_rate=2e-3, warmup_ratio=0.0)
+    trainer = AdapLeRTrainer(model, optimizer, speedup_optimizer, gamma=0.1, phi=0.05)
+    eta_before = model.bert.encoder.ETA.numpy().copy()
+    losses = []
+    for step in range(steps):
+        trainer.set_lambda(lambda_schedule(step * 3 // steps, 3))
+        inputs, labels, sals = synthetic_batch(32, seed=step)
+        losses.append(trainer.train_step(inputs, labels, sals)["loss"])
+    assert np.mean(losses[-10:]) < 0.5 * np.mean(losses[:10])
+    assert not np.allclose(model.bert.encoder.ETA.numpy(), eta_before)
+    inputs, labels, _ = synthetic_batch(64, seed=999)
+    out = model(inputs, lr_mode=True)
+    accuracy = np.mean(np.argmax(out.logits.numpy(), -1) == labels.numpy())
+    assert accuracy >= 0.9
+    assert out.lengths[-1].numpy().mean() < SEQ_LEN - 1
+
+
+def test_gradient_accumulation_applies_once_every_k_steps():
+    model = tiny_model(seed=8, num_layers=2, num_labels=2)
+    optimizer, speedup_optimizer = make_optimizers(10, learning_rate=1e-3, warmup_ratio=0.0)
+    trainer = AdapLeRTrainer(model, optimizer, speedup_optimizer, acc_steps=3)
+    kernel = model.classifier.kernel
+    before = kernel.numpy().copy()
+    for step in range(2):
+        trainer.train_step(*synthetic_batch(8, seed=step))
+        np.testing.assert_array_equal(kernel.numpy(), before)
+    trainer.train_step(*synthetic_batch(8, seed=2))
+    assert not np.allclose(kernel.numpy(), before)
+    assert int(optimizer.iterations.numpy()) == 1
+
+
+def test_an_update_clamps_eta_to_its_range_and_keeps_theta_positive():
+    model = tiny_model(seed=9, num_layers=3, num_labels=2)
+    trainer = AdapLeRTrainer(model, *make_optimizers(20, learning_rate=1e-3, warmup_ratio=0.0), phi=100.0)
+    model.bert.encoder.ETA.assign([0.001, 0.5, 1.5])
+    model.bert.encoder.THETA.assign([-0.5, 1.0])
+    trainer.train_step(*synthetic_batch(8, seed=0))
+    eta = model.bert.encoder.ETA.numpy()
+    assert eta[0] == pytest.approx(0.01) and eta[2] == pytest.approx(1.0)
+    assert 0.4 < eta[1] < 0.6
+    assert model.bert.encoder.THETA.numpy().min() >= 1e-3
+
+
+def test_speedup_gradients_reach_eta_and_theta_separately():
+    model = tiny_model(seed=10, num_layers=3, num_labels=2)
+    optimizer, speedup_optimizer = make_optimizers(10, learning_rate=1e-3, warmup_ratio=0.0)
+    trainer = AdapLeRTrainer(model, optimizer, speedup_optimizer, phi=1.0)
+    trainer._compute(*synthetic_batch(8, seed=0))
+    eta_grad, theta_grad = (a.numpy() for a in trainer._accumulators[-2:])
+    assert np.abs(eta_grad).sum() > 0 and np.abs(theta_grad).sum() > 0
+    assert eta_grad.shape == (3,) and theta_grad.shape == (2,)
+
+
+def test_nan_loss_stops_with_a_clear_message_and_leaves_weights_untouched():
+    model = tiny_model(seed=11, num_layers=2, num_labels=2)
+    optimizer, speedup_optimizer = make_optimizers(10)
+    trainer = AdapLeRTrainer(model, optimizer, speedup_optimizer)
+    inputs, labels, sals = synthetic_batch(4, seed=0)
+    before = [w.numpy().copy() for w in model.weights]
+    bad = tf.tensor_scatter_nd_update(sals, [[0, 1]], [np.nan])
+    with pytest.raises(NonFiniteLossError, match=r"step 1 .*ETA=.*THETA="):
+        trainer.train_step(inputs, labels, bad)
+    for weight, value in zip(model.weights, before):
+        np.testing.assert_array_equal(weight.numpy(), value)
+
+
+def test_trainer_refuses_a_plain_model():
+    model = tiny_model(adapler=False)
+    with pytest.raises(ValueError, match="to_AdapLeR"):
+        AdapLeRTrainer(model, *make_optimizers(10))

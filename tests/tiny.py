@@ -1,0 +1,57 @@
+"""Tiny random BERT configs and inputs for fast model tests."""
+
+import numpy as np
+import tensorflow as tf
+from transformers import BertConfig
+
+from models.modeling_tf_bert import TFBertForSequenceClassification
+
+
+def tiny_config(num_layers=2, num_labels=3, hidden_size=32, max_positions=64, vocab_size=60):
+    return BertConfig(
+        vocab_size=vocab_size,
+        hidden_size=hidden_size,
+        num_hidden_layers=num_layers,
+        num_attention_heads=2,
+        intermediate_size=37,
+        max_position_embeddings=max_positions,
+        num_labels=num_labels,
+        hidden_dropout_prob=0.0,
+        attention_probs_dropout_prob=0.0,
+    )
+
+
+def tiny_model(seed=0, adapler=True, **config_kwargs):
+    tf.random.set_seed(seed)
+    model = TFBertForSequenceClassification(tiny_config(**config_kwargs))
+    model.build_in_name_scope()
+    if adapler:
+        model.to_AdapLeR()
+        # Random CP heads are near-uniform; sharper random heads make removal actually happen.
+        rng = np.random.RandomState(seed)
+        for predictor in model.bert.encoder.contribution_predictors:
+            kernel = predictor.head.kernel
+            kernel.assign(rng.normal(0, 3.0, size=kernel.shape).astype("float32"))
+    return model
+
+
+def padded_batch(lengths, seq_len=None, seed=0, vocab_size=60):
+    """Right-padded ids with [CLS]=1 first and [SEP]=2 last, random tokens between."""
+    rng = np.random.RandomState(seed)
+    seq_len = seq_len or max(lengths)
+    ids = np.zeros((len(lengths), seq_len), np.int32)
+    mask = np.zeros_like(ids)
+    for row, length in enumerate(lengths):
+        ids[row, :length] = rng.randint(3, vocab_size, size=length)
+        ids[row, 0], ids[row, length - 1] = 1, 2
+        mask[row, :length] = 1
+    return {
+        "input_ids": tf.constant(ids),
+        "attention_mask": tf.constant(mask),
+        "token_type_ids": tf.zeros_like(tf.constant(ids)),
+    }
+
+
+def row(inputs, index, length):
+    """Example `index` of a padded batch, unpadded."""
+    return {k: v[index : index + 1, :length] for k, v in inputs.items()}
