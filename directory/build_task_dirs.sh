@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the task directory tree of SPEC section 1 for one (backbone, task, seed):
 #   directory/<backbone>/<seed>/<task>/{models/adaptive_lr,logs,data/sals/*,data/attn/*}
-# Idempotent: existing directories and files are left as they are.
+# The root is this folder, or $ADAPLER_DIRECTORY when set. Idempotent: existing directories and files are left as they are.
 set -euo pipefail
 
 usage() {
@@ -16,7 +16,7 @@ for value in "$backbone" "$task"; do
 done
 [[ "$seed" =~ ^[0-9]+$ ]] || { echo "error: seed '$seed' is not a non-negative integer" >&2; usage; }
 
-root="$(cd "$(dirname "$0")" && pwd)/$backbone/$seed/$task"
+root="${ADAPLER_DIRECTORY:-$(cd "$(dirname "$0")" && pwd)}/$backbone/$seed/$task"
 mkdir -p "$root/models/adaptive_lr" "$root/logs"
 for kind in sals attn; do
   for split in train val test; do

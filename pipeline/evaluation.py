@@ -1,0 +1,71 @@
+"""Prediction over a split, task scores, per-example FLOPs and the speedup."""
+
+import numpy as np
+import tensorflow as tf
+from tqdm import tqdm
+
+from models.flops import adapler_flops, bert_flops, speedup
+from pipeline.data import batches, num_batches
+from tasks.metrics import compute
+
+
+def predict(model, encoded, batch_size, lr_mode=False, description="predict"):
+    """Runs the model over a split in order.
+
+    Args:
+        model: A `TFBertForSequenceClassification` (plain or AdapLeR).
+        encoded: An `Encoded` split.
+        batch_size: Examples per batch.
+        lr_mode: Hard token removal (AdapLeR only).
+        description: Progress-bar label.
+
+    Returns:
+        Dict with `logits` `[N, K]` and `lengths` `[N, L]` (None for a plain model).
+    """
+    spec = {k: tf.TensorSpec([None, None], tf.int32) for k in ("input_ids", "attention_mask", "token_type_ids")}
+
+    @tf.function(input_signature=[spec])
+    def forward(inputs):
+        outputs = model(inputs, lr_mode=lr_mode)
+        lengths = tf.stack(outputs.lengths, axis=1) if outputs.lengths is not None else tf.zeros([0])
+        return outputs.logits, lengths
+
+    logits, lengths = [], []
+    for inputs, _, _ in tqdm(batches(encoded, batch_size), total=num_batches(encoded, batch_size),
+                             desc=description, leave=False):
+        batch_logits, batch_lengths = forward(inputs)
+        logits.append(batch_logits.numpy())
+        lengths.append(batch_lengths.numpy())
+    return {
+        "logits": np.concatenate(logits),
+        "lengths": np.concatenate(lengths) if model.is_adapler else None,
+    }
+
+
+def predictions_from_logits(task, logits):
+    return logits[:, 0] if task.is_regression else np.argmax(logits, axis=-1)
+
+
+def score(task, labels, logits):
+    """The task's metrics for these logits (first metric first)."""
+    return compute(task.metrics, labels, predictions_from_logits(task, logits))
+
+
+def flops_report(config, num_labels, input_lengths, layer_lengths):
+    """Per-example FLOPs of BERT and of the evaluated model, and the total-ratio speedup.
+
+    Args:
+        config: Backbone config.
+        num_labels: Classifier outputs.
+        input_lengths: `[N]` unpadded input lengths.
+        layer_lengths: `[N, L]` live lengths per layer, or None for the plain model.
+
+    Returns:
+        Dict with `bert` and `model` arrays of per-example FLOPs and `speedup`.
+    """
+    baseline = bert_flops(config, input_lengths, num_labels)
+    if layer_lengths is None:
+        own = baseline
+    else:
+        own = adapler_flops(config, layer_lengths, num_labels, input_length=input_lengths)
+    return {"bert": baseline, "model": own, "speedup": speedup(baseline, own)}

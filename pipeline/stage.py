@@ -1,0 +1,141 @@
+"""Flags, task loading, model construction and error handling shared by the stage scripts."""
+
+import json
+import logging
+import os
+import sys
+
+from absl import app, flags
+from transformers.utils import logging as transformers_logging
+
+from models.backbones import EMBEDDED, backbone_label, load_tokenizer, resolve_backbone
+from models.checkpoints import CheckpointError
+from pipeline.data import encode
+from pipeline.paths import TaskDir
+from tasks.readers import DataError
+from tasks.registry import get_task, load_split
+
+FLAGS = flags.FLAGS
+USER_ERRORS = (DataError, CheckpointError, FileNotFoundError)
+
+
+def define_common_flags(batch_size=32, max_length=128):
+    """Flags of every stage (the original's names, plus --BASE_MODEL and --DATA_DIR)."""
+    flags.DEFINE_string("TASK", None, "Task name, e.g. sst2, mrpc, mnli, movie_rationales, ag_news.")
+    flags.DEFINE_integer("MAX_LENGTH", max_length, "Maximum tokens per example ([CLS] and [SEP] included).", lower_bound=8)
+    flags.DEFINE_integer("BATCH_SIZE", batch_size, "Examples per batch.", lower_bound=1)
+    flags.DEFINE_integer("DATA_SEED", 42, "Seed of data order and initialisation; also names the task directory.")
+    flags.DEFINE_string("BASE_MODEL", EMBEDDED,
+                        "Backbone: all-MiniLM-L6-v2 (embedded, offline), bert-base-uncased (hub) or a local BERT folder.")
+    flags.DEFINE_string("DATA_DIR", os.environ.get("ADAPLER_DATA_DIR", ""),
+                        "Folder with glue/, eraser/, ag_news/ in upstream formats; empty = tensorflow-datasets.")
+    flags.DEFINE_integer("TRAIN_EXAMPLES", 0, "Use only the first N training examples (0 = all).", lower_bound=0)
+    flags.DEFINE_integer("EVAL_EXAMPLES", 0, "Use only the first N evaluation examples (0 = all).", lower_bound=0)
+    flags.mark_flag_as_required("TASK")
+
+
+def run(main):
+    """`app.run(main)`, turning data, checkpoint and missing-file errors into one clear line and exit 1."""
+
+    def guarded(argv):
+        transformers_logging.set_verbosity_error()
+        try:
+            return main(argv)
+        except USER_ERRORS as error:
+            print(f"error: {error}", file=sys.stderr)
+            sys.exit(1)
+
+    app.run(guarded)
+
+
+def current_task():
+    return get_task(FLAGS.TASK)
+
+
+def task_dir():
+    return TaskDir(backbone_label(FLAGS.BASE_MODEL), FLAGS.TASK, FLAGS.DATA_SEED)
+
+
+def tokenizer():
+    return load_tokenizer(FLAGS.BASE_MODEL)
+
+
+def load_encoded(task, split, tok, limit=0):
+    """A tokenised split, cut to its first `limit` examples when `limit` > 0."""
+    examples = load_split(task, split, FLAGS.DATA_DIR or None)
+    if limit:
+        examples = examples[:limit]
+    return encode(examples, tok, FLAGS.MAX_LENGTH)
+
+
+def build_model(task):
+    """The backbone with a fresh classifier head for the task."""
+    from models.modeling_tf_bert import TFBertForSequenceClassification
+
+    return TFBertForSequenceClassification.from_pretrained(resolve_backbone(FLAGS.BASE_MODEL), num_labels=task.num_labels)
+
+
+def read_ft_logs(path):
+    """Stage-1 records `[{"epoch": e, "<split>": {metric: value}}, ...]`."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{path} not found: run the fine-tuning stage first.")
+    try:
+        with open(path) as handle:
+            return json.load(handle)
+    except json.JSONDecodeError as error:
+        raise DataError(f"{path} is not valid JSON ({error}).") from None
+
+
+def ranked_epochs(task, path):
+    """Fine-tuned epochs ranked by the first metric of the first dev split, best first, with scores."""
+    records = read_ft_logs(path)
+    if not records:
+        raise DataError(f"{path} holds no epochs.")
+    split, metric = task.dev_splits[0], task.metrics[0]
+    ranked = sorted(records, key=lambda r: r[split][metric], reverse=True)
+    return [(r["epoch"], r[split][metric]) for r in ranked]
+
+
+def define_adapler_name_flags():
+    """Flags naming an AdapLeR run (stages 3-5)."""
+    flags.DEFINE_float("GAMMA", 1.0, "Weight of the KL (saliency) loss.")
+    flags.DEFINE_float("PHI", 10.0, "Weight of the length loss in the speedup objective.")
+    flags.DEFINE_string("SAVE_NAME", "znorm_l2", "Name prefix of the AdapLeR checkpoint and logs.")
+
+
+def adapler_name(dirs):
+    return dirs.adapler_name(FLAGS.SAVE_NAME, FLAGS.GAMMA, FLAGS.PHI)
+
+
+def file_logger(path):
+    """A logger writing readable lines to `path` (overwritten) and to stderr."""
+    logger = logging.getLogger(f"adapler.{path}")
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    formatter = logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S")
+    for handler in (logging.FileHandler(path, mode="w"), logging.StreamHandler(sys.stderr)):
+        handler.setFormatter(formatter)
+        logger.addHandler(handler)
+    return logger
+
+
+def trained_model(task, dirs, lr_model, model_path=""):
+    """The model a stage evaluates: the AdapLeR checkpoint or the best fine-tuned epoch.
+
+    Args:
+        task: The task.
+        dirs: Its `TaskDir`.
+        lr_model: Load an AdapLeR checkpoint (else a plain fine-tuned one).
+        model_path: Explicit checkpoint; empty = the default of the task directory.
+
+    Returns:
+        `(model, checkpoint path)`.
+    """
+    model = build_model(task)
+    if lr_model:
+        model.to_AdapLeR()
+        path = model_path or dirs.adapler_model(adapler_name(dirs))
+    else:
+        path = model_path or dirs.finetuned_model(ranked_epochs(task, dirs.ft_logs)[0][0])
+    model.load_weights(path)
+    return model, path

@@ -1,0 +1,139 @@
+"""Stage 3: AdapLeR training with the saliencies of stage 2; keeps the fastest checkpoint that stays accurate.
+
+    python run_files/run_classification_w_lr.py --TASK=sst2 --GAMMA=1 --PHI=10 --INITIAL_MODEL_PATH=
+
+After each epoch the dev split is evaluated with hard removal; the checkpoint kept is the one with
+the highest FLOPs speedup among epochs scoring above (best fine-tuned score - 0.01). If no epoch
+qualifies, the best-scoring epoch is kept and the log says so.
+"""
+
+import _bootstrap  # noqa: F401
+
+import os
+import sys
+
+import numpy as np
+import pipeline  # noqa: F401
+import tensorflow as tf
+from absl import flags
+from tqdm import tqdm
+
+from models.training import AdapLeRTrainer, NonFiniteLossError, lambda_schedule, make_optimizers
+from pipeline.atomic import save_weights, write_pickle
+from pipeline.data import batches, num_batches
+from pipeline.evaluation import flops_report, predict, score
+from pipeline.stage import (FLAGS, adapler_name, build_model, current_task, define_adapler_name_flags,
+                            define_common_flags, file_logger, load_encoded, ranked_epochs, run, task_dir, tokenizer)
+from tasks.readers import DataError
+
+SCORE_TOLERANCE = 0.01
+TOP_EPOCHS = 3
+
+flags.DEFINE_integer("EPOCHS", 5, "AdapLeR training epochs (sets the lambda schedule).", lower_bound=1)
+flags.DEFINE_string("INITIAL_MODEL_PATH", "pretrain",
+                    "'pretrain' = pre-trained backbone, '' = best fine-tuned epoch, or a checkpoint path.")
+flags.DEFINE_float("LEARNING_RATE", 3e-5, "Peak learning rate of the main optimizer.", lower_bound=0.0)
+flags.DEFINE_float("WARMUP_RATIO", 0.06, "Fraction of updates of linear warm-up.", lower_bound=0.0, upper_bound=1.0)
+flags.DEFINE_integer("ACC_STEPS", 1, "Batches whose gradients are accumulated per update.", lower_bound=1)
+define_adapler_name_flags()
+define_common_flags()
+
+
+def load_saliencies(task, dirs, count):
+    """Mean of the saved saliency arrays of the best epochs, checked against the training split."""
+    arrays = []
+    for epoch, _ in ranked_epochs(task, dirs.ft_logs)[:TOP_EPOCHS]:
+        path = dirs.saliency("train", epoch)
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"{path} not found: run tools/store_saliencies.py --SPLIT=train first.")
+        try:
+            values = np.load(path, mmap_mode="r")
+        except ValueError as error:
+            raise DataError(f"{path} is not a readable .npy file ({error}).") from None
+        if values.shape != (count, FLAGS.MAX_LENGTH):
+            raise DataError(
+                f"{path} has shape {values.shape} but the training split gives ({count}, {FLAGS.MAX_LENGTH}): "
+                "it was stored for another --MAX_LENGTH or --TRAIN_EXAMPLES; rerun tools/store_saliencies.py."
+            )
+        arrays.append(values)
+    return np.mean(arrays, axis=0).astype(np.float32)
+
+
+def initial_model(task, dirs):
+    model = build_model(task)
+    path = FLAGS.INITIAL_MODEL_PATH
+    if path == "":
+        path = dirs.finetuned_model(ranked_epochs(task, dirs.ft_logs)[0][0])
+    if path != "pretrain":
+        model.load_weights(path)
+    return model.to_AdapLeR(), path
+
+
+def main(argv):
+    del argv
+    task = current_task()
+    dirs = task_dir().require()
+    name = adapler_name(dirs)
+    log = file_logger(dirs.log(f"{name}.log"))
+    tok = tokenizer()
+    train = load_encoded(task, "train", tok, FLAGS.TRAIN_EXAMPLES)
+    dev_split = task.dev_splits[0]
+    dev = load_encoded(task, dev_split, tok, FLAGS.EVAL_EXAMPLES)
+    saliencies = load_saliencies(task, dirs, len(train))
+    best_finetuned = ranked_epochs(task, dirs.ft_logs)[0][1]
+    tf.random.set_seed(FLAGS.DATA_SEED)
+    model, start = initial_model(task, dirs)
+    log.info("flags: %s", {k: getattr(FLAGS, k) for k in ("TASK", "GAMMA", "PHI", "EPOCHS", "MAX_LENGTH", "BATCH_SIZE",
+                                                          "LEARNING_RATE", "ACC_STEPS", "BASE_MODEL", "TRAIN_EXAMPLES")})
+    log.info("start from %s; %d training examples; best fine-tuned %s = %.4f", start, len(train), dev_split,
+             best_finetuned)
+    per_epoch = num_batches(train, FLAGS.BATCH_SIZE)
+    updates = -(-per_epoch * FLAGS.EPOCHS // FLAGS.ACC_STEPS)
+    trainer = AdapLeRTrainer(model, *make_optimizers(updates, FLAGS.LEARNING_RATE, FLAGS.WARMUP_RATIO),
+                             gamma=FLAGS.GAMMA, phi=FLAGS.PHI, acc_steps=FLAGS.ACC_STEPS)
+    signals = {key: [] for key in ("loss", "kl_loss", "length_loss", "lambda", "eta", "theta")}
+    checkpoint = dirs.adapler_model(name)
+    kept, fallback = None, None
+    for epoch in range(FLAGS.EPOCHS):
+        trainer.set_lambda(lambda_schedule(epoch, FLAGS.EPOCHS))
+        progress = tqdm(batches(train, FLAGS.BATCH_SIZE, shuffle_seed=FLAGS.DATA_SEED + epoch), total=per_epoch,
+                        desc=f"epoch {epoch + 1}/{FLAGS.EPOCHS}")
+        for inputs, labels, indices in progress:
+            width = inputs["input_ids"].shape[1]
+            try:
+                metrics = trainer.train_step(inputs, tf.constant(labels), tf.constant(saliencies[indices, :width]))
+            except NonFiniteLossError as error:
+                log.error("%s Stopped; the last saved checkpoint (%s) is intact.", error, kept and checkpoint)
+                sys.exit(1)
+            for key in ("loss", "kl_loss", "length_loss"):
+                signals[key].append(float(metrics[key]))
+            signals["lambda"].append(float(model.bert.encoder._lambda.numpy()))
+            signals["eta"].append(model.bert.encoder.ETA.numpy().tolist())
+            signals["theta"].append(model.bert.encoder.THETA.numpy().tolist())
+            progress.set_postfix(loss=f"{metrics['loss']:.3f}", kl=f"{metrics['kl_loss']:.3f}",
+                                 len=f"{metrics['length_loss']:.1f}")
+        outputs = predict(model, dev, FLAGS.BATCH_SIZE, lr_mode=True, description="dev (hard removal)")
+        scores = score(task, dev.labels, outputs["logits"])
+        first = scores[task.metrics[0]]
+        speed = flops_report(model.config, task.num_labels, dev.lengths, outputs["lengths"])["speedup"]
+        log.info("epoch %d: lambda=%g %s speedup=%.3f ETA=%s THETA=%s", epoch + 1, lambda_schedule(epoch, FLAGS.EPOCHS),
+                 scores, speed, np.round(model.bert.encoder.ETA.numpy(), 4), np.round(model.bert.encoder.THETA.numpy(), 4))
+        if first > best_finetuned - SCORE_TOLERANCE and (kept is None or speed > kept[2]):
+            save_weights(model, checkpoint)
+            kept = (epoch + 1, first, speed)
+            log.info("saved %s", checkpoint)
+        elif kept is None and (fallback is None or first > fallback[1]):
+            fallback = (epoch + 1, first, speed, model.get_weights())
+    if kept is None:
+        model.set_weights(fallback[3])
+        save_weights(model, checkpoint)
+        kept = fallback[:3]
+        log.warning("no epoch scored within %.2f of the fine-tuned %.4f; kept the best-scoring epoch %d",
+                    SCORE_TOLERANCE, best_finetuned, kept[0])
+    write_pickle(dirs.log(f"{name}.pkl"), signals)
+    log.info("kept epoch %d: %s=%.4f speedup=%.3f -> %s", kept[0], task.metrics[0], kept[1], kept[2], checkpoint)
+    print(f"AdapLeR dev {task.metrics[0]}={kept[1]:.4f} speedup={kept[2]:.3f} checkpoint={checkpoint}", flush=True)
+
+
+if __name__ == "__main__":
+    run(main)

@@ -1,0 +1,1 @@
+"""Task loaders (local upstream files or tensorflow-datasets) and metrics."""

@@ -1,0 +1,116 @@
+"""Every stage on a small real SST-2 slice, through real .h5 files and task directories."""
+
+import json
+import os
+import pickle
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from models.backbones import load_tokenizer, resolve_backbone
+from models.modeling_tf_bert import TFBertForSequenceClassification
+from pipeline.data import encode
+from pipeline.paths import REPO, TaskDir
+from tasks.registry import get_task, load_split
+
+TRAIN, EVAL, MAX_LENGTH = 160, 64, 32
+
+
+def stage(script, directory, data_dir, *extra, check=True):
+    command = [sys.executable, os.path.join(REPO, script), "--TASK=sst2", f"--MAX_LENGTH={MAX_LENGTH}",
+               "--BATCH_SIZE=32", f"--DATA_DIR={data_dir}", f"--TRAIN_EXAMPLES={TRAIN}", f"--EVAL_EXAMPLES={EVAL}",
+               *extra]
+    env = dict(os.environ, ADAPLER_DIRECTORY=str(directory), HF_HUB_OFFLINE="1", TF_USE_LEGACY_KERAS="1")
+    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=900)
+    if check and result.returncode != 0:
+        raise AssertionError(f"{script} failed ({result.returncode}):\n{result.stderr[-3000:]}")
+    return result
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory, data_dir):
+    directory = tmp_path_factory.mktemp("directory")
+    outputs = {
+        "finetune": stage("run_files/run_classification_bert.py", directory, data_dir, "--EPOCHS=1",
+                          "--LEARNING_RATE=5e-5"),
+        "saliency": stage("tools/store_saliencies.py", directory, data_dir, "--SPLIT=train"),
+        "adapler": stage("run_files/run_classification_w_lr.py", directory, data_dir, "--EPOCHS=1",
+                         "--INITIAL_MODEL_PATH=", "--PHI=0.01"),
+        "evaluate": stage("run_files/run_classification_evaluation.py", directory, data_dir, "--LR_MODEL",
+                          "--PHI=0.01"),
+        "glue": stage("run_files/run_glue_prediction.py", directory, data_dir, "--LR_MODEL", "--PHI=0.01"),
+    }
+    return directory, TaskDir("minilm", "sst2", 42, root=str(directory)), outputs
+
+
+def test_checkpoints_load_into_their_models(run_dir):
+    _, dirs, _ = run_dir
+    plain = TFBertForSequenceClassification.from_pretrained(resolve_backbone("all-MiniLM-L6-v2"), num_labels=2)
+    plain.load_weights(dirs.finetuned_model(1))
+    adapler = TFBertForSequenceClassification.from_pretrained(resolve_backbone("all-MiniLM-L6-v2"), num_labels=2)
+    adapler.to_AdapLeR().load_weights(dirs.adapler_model("znorm_l2_GAMMA1_PHI0.01"))
+    assert adapler.bert.encoder.ETA.numpy().shape == (6,)
+    with open(dirs.ft_logs) as handle:
+        assert json.load(handle)[0]["validation"]["accuracy"] > 0.5
+
+
+def test_saliencies_have_the_right_shape_and_are_nonzero_exactly_on_real_tokens(run_dir, data_dir):
+    _, dirs, _ = run_dir
+    values = np.load(dirs.saliency("train", 1))
+    assert values.shape == (TRAIN, MAX_LENGTH) and values.dtype == np.float32
+    examples = load_split(get_task("sst2"), "train", data_dir)[:TRAIN]
+    lengths = encode(examples, load_tokenizer("all-MiniLM-L6-v2"), MAX_LENGTH).lengths
+    real = np.arange(MAX_LENGTH)[None, :] < lengths[:, None]
+    assert (values[real] > 0).all() and (values[~real] == 0).all()
+
+
+def test_glue_file_has_one_valid_row_per_test_example(run_dir, data_dir):
+    _, dirs, outputs = run_dir
+    path = dirs.glue_prediction("znorm_l2_GAMMA1_PHI0.01", "test")
+    assert path in outputs["glue"].stdout
+    with open(path) as handle:
+        lines = handle.read().splitlines()
+    assert lines[0] == "index\tprediction"
+    rows = [line.split("\t") for line in lines[1:]]
+    assert len(rows) == len(load_split(get_task("sst2"), "test", data_dir))
+    assert [int(r[0]) for r in rows] == list(range(len(rows)))
+    assert {r[1] for r in rows} <= {"0", "1"}
+
+
+def test_reported_speedup_equals_the_ratio_of_the_pickled_flops(run_dir):
+    _, dirs, outputs = run_dir
+    line = next(l for l in outputs["evaluate"].stdout.splitlines() if l.startswith("SPEEDUP (TOTAL)"))
+    with open(dirs.log("flops_per_example.pickle"), "rb") as handle:
+        flops = pickle.load(handle)
+    assert len(flops["model_flops"]) == EVAL and flops["layer_lengths"].shape == (EVAL, 6)
+    assert float(line.split(":")[1]) == pytest.approx(flops["bert_flops"].sum() / flops["model_flops"].sum(), abs=1e-4)
+    assert f"COUNT: {EVAL}" in outputs["evaluate"].stdout
+
+
+def test_saliencies_stored_for_another_max_length_are_refused(run_dir, data_dir):
+    directory, _, _ = run_dir
+    result = stage("run_files/run_classification_w_lr.py", directory, data_dir, "--EPOCHS=1", "--INITIAL_MODEL_PATH=",
+                   "--MAX_LENGTH=48", check=False)
+    assert result.returncode != 0
+    assert "sal_mat_wCLSSEPnoZ_1.npy has shape (160, 32)" in result.stderr
+
+
+def test_corrupt_checkpoint_is_named_and_leaves_no_output(run_dir, data_dir, tmp_path):
+    directory, dirs, _ = run_dir
+    broken = tmp_path / "broken.h5"
+    broken.write_bytes(b"\x00" * 64)
+    before = sorted(os.listdir(dirs.log("")))
+    result = stage("run_files/run_classification_evaluation.py", directory, data_dir, f"--MODEL_PATH={broken}",
+                   check=False)
+    assert result.returncode == 1
+    assert f"error: Checkpoint {broken} is not a readable Keras .h5 weights file" in result.stderr
+    assert sorted(os.listdir(dirs.log(""))) == before
+
+
+def test_unknown_task_and_missing_task_directory(tmp_path, data_dir):
+    result = stage("run_files/run_classification_evaluation.py", tmp_path, data_dir, "--TASK=sst3", check=False)
+    assert result.returncode == 1 and "Unknown --TASK 'sst3'" in result.stderr
+    result = stage("run_files/run_classification_w_lr.py", tmp_path, data_dir, check=False)
+    assert result.returncode == 1 and "does not exist: run the fine-tuning stage" in result.stderr

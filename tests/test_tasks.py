@@ -1,0 +1,126 @@
+"""Task loaders on the real upstream files, their error messages, and the metrics."""
+
+import numpy as np
+import pytest
+from scipy.stats import pearsonr, spearmanr
+from sklearn.metrics import f1_score, matthews_corrcoef
+
+from models.backbones import load_tokenizer
+from pipeline.data import batches, encode
+from tasks.metrics import compute
+from tasks.readers import DataError, read_ag_news
+from tasks.registry import get_task, load_split
+
+UPSTREAM_SIZES = [
+    ("sst2", "train", 67349), ("sst2", "validation", 872), ("sst2", "test", 1821),
+    ("cola", "train", 8551), ("cola", "validation", 1043), ("cola", "test", 1063),
+    ("mrpc", "train", 3668), ("mrpc", "validation", 408), ("mrpc", "test", 1725),
+    ("rte", "train", 2490), ("rte", "validation", 277), ("rte", "test", 3000),
+    ("stsb", "train", 5749), ("stsb", "validation", 1500), ("stsb", "test", 1379),
+    ("qnli", "validation", 5463), ("qnli", "test", 5463),
+    ("movie_rationales", "train", 1600), ("movie_rationales", "validation", 200), ("movie_rationales", "test", 199),
+]
+
+
+@pytest.mark.parametrize("name,split,size", UPSTREAM_SIZES)
+def test_local_split_sizes_match_upstream(data_dir, name, split, size):
+    task = get_task(name)
+    examples = load_split(task, split, data_dir)
+    assert len(examples) == size
+    labels = np.array([e.label for e in examples])
+    if split == "test" and task.glue_name:
+        assert (labels == -1).all()
+    elif task.is_regression:
+        assert labels.min() >= 0 and labels.max() <= 5
+    else:
+        assert set(labels) == set(range(task.num_labels))
+
+
+@pytest.mark.parametrize("name", ["mrpc", "rte", "stsb", "qnli"])
+def test_pairs_are_tokenized_as_pairs(data_dir, name):
+    examples = load_split(get_task(name), "validation", data_dir)[:4]
+    assert all(e.text_b for e in examples)
+    encoded = encode(examples, load_tokenizer("all-MiniLM-L6-v2"), max_length=128)
+    for ids, types in zip(encoded.input_ids, encoded.token_type_ids):
+        assert list(ids).count(102) == 2  # [SEP] after each segment
+        assert types[0] == 0 and types[-1] == 1
+
+
+def test_mrpc_header_bom_is_handled(data_dir):
+    assert load_split(get_task("mrpc"), "validation", data_dir)[0].label in (0, 1)
+
+
+def test_mnli_reads_the_upstream_layout(tmp_path):
+    folder = tmp_path / "glue" / "MNLI"
+    folder.mkdir(parents=True)
+    header = "index\tpromptID\tpairID\tgenre\tsentence1\tsentence2\tlabel1\tgold_label\n"
+    rows = ["0\t1\t1a\tfiction\tA man sleeps.\tA person rests.\tentailment\tentailment\n",
+            "1\t2\t2a\tfiction\tA dog runs.\tA cat sits.\tcontradiction\tcontradiction\n",
+            "2\t3\t3a\tslate\tIt rains.\tIt is Monday.\tneutral\tneutral\n"]
+    for name in ("train.tsv", "dev_matched.tsv", "dev_mismatched.tsv"):
+        (folder / name).write_text(header + "".join(rows))
+    (folder / "test_matched.tsv").write_text("index\tpromptID\tpairID\tgenre\tsentence1\tsentence2\n"
+                                            "0\t1\t1a\tfiction\tA man sleeps.\tA person rests.\n")
+    task = get_task("mnli")
+    assert [e.label for e in load_split(task, "validation_mismatched", str(tmp_path))] == [0, 2, 1]
+    assert load_split(task, "test", str(tmp_path))[0].label == -1
+
+
+def test_ag_news_classes_one_to_four_become_zero_to_three(tmp_path):
+    path = tmp_path / "train.csv"
+    path.write_text('"3","Wall St. Bears","Short-sellers are seeing green."\n"1","Title","Body"\n')
+    assert [e.label for e in read_ag_news(str(path))] == [2, 0]
+    path.write_text('"5","Title","Body"\n')
+    with pytest.raises(DataError, match="train.csv, row 1"):
+        read_ag_news(str(path))
+
+
+def _sst2_copy(tmp_path, train_text):
+    folder = tmp_path / "glue" / "SST-2"
+    folder.mkdir(parents=True)
+    (folder / "train.tsv").write_text(train_text)
+    return str(tmp_path)
+
+
+@pytest.mark.parametrize("text,message", [
+    ("sentence\tlabel\ngood movie\t1\n \t0\n", r"train.tsv, row 3: empty text"),
+    ("sentence\tlabel\ngood movie\t1\nbad\t0\textra\n", r"train.tsv, row 3: 3 columns, the header has 2"),
+    ("sentence\tlabel\ngood movie\t7\n", r"train.tsv, row 2: unknown label '7'"),
+])
+def test_malformed_files_name_the_file_and_row(tmp_path, text, message):
+    with pytest.raises(DataError, match=message):
+        load_split(get_task("sst2"), "train", _sst2_copy(tmp_path, text))
+
+
+def test_missing_file_and_unknown_task():
+    with pytest.raises(DataError, match="Data file not found: /nonexistent/glue/SST-2/train.tsv"):
+        load_split(get_task("sst2"), "train", "/nonexistent")
+    with pytest.raises(DataError, match="Unknown --TASK 'sst3'"):
+        get_task("sst3")
+
+
+def test_metrics_match_scikit_learn_and_scipy():
+    rng = np.random.RandomState(0)
+    labels, predictions = rng.randint(0, 2, 50), rng.randint(0, 2, 50)
+    got = compute(("f1", "accuracy", "matthews"), labels, predictions)
+    assert got["f1"] == pytest.approx(f1_score(labels, predictions))
+    assert got["matthews"] == pytest.approx(matthews_corrcoef(labels, predictions))
+    assert got["accuracy"] == pytest.approx(np.mean(labels == predictions))
+    scores = rng.rand(30) * 5
+    noisy = scores + rng.rand(30)
+    got = compute(("pearson", "spearman"), scores, noisy)
+    assert got["pearson"] == pytest.approx(pearsonr(scores, noisy)[0])
+    assert got["spearman"] == pytest.approx(spearmanr(scores, noisy)[0])
+
+
+def test_batches_pad_per_batch_and_keep_indices(data_dir):
+    examples = load_split(get_task("sst2"), "validation", data_dir)[:10]
+    encoded = encode(examples, load_tokenizer("all-MiniLM-L6-v2"), max_length=64)
+    seen = []
+    for inputs, labels, indices in batches(encoded, 4, shuffle_seed=3):
+        width = inputs["input_ids"].shape[1]
+        assert width == max(len(encoded.input_ids[i]) for i in indices)
+        np.testing.assert_array_equal(inputs["attention_mask"].numpy().sum(1), [len(encoded.input_ids[i]) for i in indices])
+        np.testing.assert_array_equal(labels, encoded.labels[indices])
+        seen.extend(indices)
+    assert sorted(seen) == list(range(10)) and seen != list(range(10))
