@@ -38,24 +38,31 @@ def lambda_schedule(epoch, epochs):
     return max(10.0, rate) * rate**epoch
 
 
-def make_optimizers(train_steps, learning_rate=3e-5, warmup_ratio=0.06, weight_decay=0.01):
-    """The main AdamW and the speedup Adam of SPEC 4.1, both with warm-up and linear decay.
+def make_optimizer(train_steps, learning_rate, warmup_ratio=0.06, weight_decay=0.0):
+    """Adam(W) with linear warm-up then linear decay, eps 1e-12 and global clip-norm 1 (SPEC 4.1)."""
+    optimizer, _ = create_optimizer(
+        init_lr=learning_rate, num_train_steps=max(train_steps, 1), num_warmup_steps=int(warmup_ratio * train_steps),
+        adam_epsilon=1e-12, adam_global_clipnorm=1.0, weight_decay_rate=weight_decay,
+    )
+    return optimizer
+
+
+def make_optimizers(train_steps, learning_rate=3e-5, warmup_ratio=0.06, weight_decay=0.01,
+                    speedup_learning_rate=SPEEDUP_LEARNING_RATE):
+    """The main AdamW and the speedup Adam of SPEC 4.1.
 
     Args:
         train_steps: Total optimizer updates of the run.
         learning_rate: Peak learning rate of the main optimizer.
         warmup_ratio: Fraction of the updates spent warming up.
         weight_decay: Decoupled weight decay of the main optimizer.
+        speedup_learning_rate: Peak learning rate of the ETA/THETA optimizer.
 
     Returns:
         `(optimizer, speedup_optimizer)`.
     """
-    warmup = int(warmup_ratio * train_steps)
-    common = dict(num_train_steps=max(train_steps, 1), num_warmup_steps=warmup, adam_epsilon=1e-12,
-                  adam_global_clipnorm=1.0)
-    optimizer, _ = create_optimizer(init_lr=learning_rate, weight_decay_rate=weight_decay, **common)
-    speedup_optimizer, _ = create_optimizer(init_lr=SPEEDUP_LEARNING_RATE, **common)
-    return optimizer, speedup_optimizer
+    return (make_optimizer(train_steps, learning_rate, warmup_ratio, weight_decay),
+            make_optimizer(train_steps, speedup_learning_rate, warmup_ratio))
 
 
 def task_loss(labels, logits, class_weights):
@@ -84,9 +91,13 @@ class AdapLeRTrainer:
         phi: Weight of the length loss.
         acc_steps: Steps whose gradients are accumulated before an update.
         class_weights: Optional per-class loss weights (ones by default).
+        cp_optimizer: Optional separate optimizer for the Contribution Predictors (same
+            objective as the main one). The original trains them with the main optimizer; a
+            larger learning rate lets short runs train the freshly initialised heads.
     """
 
-    def __init__(self, model, optimizer, speedup_optimizer, gamma=1.0, phi=10.0, acc_steps=1, class_weights=None):
+    def __init__(self, model, optimizer, speedup_optimizer, gamma=1.0, phi=10.0, acc_steps=1, class_weights=None,
+                 cp_optimizer=None):
         if not model.is_adapler:
             raise ValueError("AdapLeRTrainer needs a model after to_AdapLeR().")
         if acc_steps < 1:
@@ -101,7 +112,11 @@ class AdapLeRTrainer:
         num_labels = model.config.num_labels
         weights = class_weights if class_weights is not None else [1.0] * num_labels
         self.class_weights = tf.constant(weights, tf.float32)
-        self.main_variables = list(model.trainable_variables)
+        self.cp_optimizer = cp_optimizer
+        cp_ids = {id(v) for cp in self.encoder.contribution_predictors for v in cp.trainable_variables}
+        self.cp_variables = [v for v in model.trainable_variables if id(v) in cp_ids] if cp_optimizer else []
+        separate = {id(v) for v in self.cp_variables}
+        self.main_variables = [v for v in model.trainable_variables if id(v) not in separate] + self.cp_variables
         self.speedup_variables = [self.encoder.ETA, self.encoder.THETA]
         self._accumulators = [
             tf.Variable(tf.zeros_like(v), trainable=False) for v in self.main_variables + self.speedup_variables
@@ -148,8 +163,11 @@ class AdapLeRTrainer:
 
     def _apply_accumulated(self):
         count = len(self.main_variables)
+        backbone = count - len(self.cp_variables)
         grads = [a.read_value() for a in self._accumulators]
-        self.optimizer.apply_gradients(zip(grads[:count], self.main_variables))
+        self.optimizer.apply_gradients(zip(grads[:backbone], self.main_variables[:backbone]))
+        if self.cp_variables:
+            self.cp_optimizer.apply_gradients(zip(grads[backbone:count], self.cp_variables))
         self.speedup_optimizer.apply_gradients(zip(grads[count:], self.speedup_variables))
         self.encoder.ETA.assign(tf.clip_by_value(self.encoder.ETA, *ETA_RANGE))
         self.encoder.THETA.assign(tf.maximum(self.encoder.THETA, THETA_MIN))

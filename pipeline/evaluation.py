@@ -9,6 +9,29 @@ from pipeline.data import batches, num_batches
 from tasks.metrics import compute
 
 
+INPUT_SPEC = {k: tf.TensorSpec([None, None], tf.int32) for k in ("input_ids", "attention_mask", "token_type_ids")}
+_COMPILED = {}
+
+
+def compiled_forward(model, lr_mode):
+    """`inputs -> (logits, [B, L] lengths)` as one shape-relaxed graph per model and mode.
+
+    Batches of any length reuse the same trace, and repeated calls reuse the same function.
+    """
+    key = (id(model), bool(lr_mode))
+    if key not in _COMPILED:
+
+        @tf.function(input_signature=[INPUT_SPEC])
+        def forward(inputs):
+            outputs = model(inputs, lr_mode=lr_mode)
+            if outputs.lengths is None:
+                return outputs.logits, tf.zeros([tf.shape(outputs.logits)[0], 0])
+            return outputs.logits, tf.stack(outputs.lengths, axis=1)
+
+        _COMPILED[key] = (model, forward)  # holding the model keeps its id from being reused
+    return _COMPILED[key][1]
+
+
 def predict(model, encoded, batch_size, lr_mode=False, description="predict"):
     """Runs the model over a split in order.
 
@@ -22,14 +45,7 @@ def predict(model, encoded, batch_size, lr_mode=False, description="predict"):
     Returns:
         Dict with `logits` `[N, K]` and `lengths` `[N, L]` (None for a plain model).
     """
-    spec = {k: tf.TensorSpec([None, None], tf.int32) for k in ("input_ids", "attention_mask", "token_type_ids")}
-
-    @tf.function(input_signature=[spec])
-    def forward(inputs):
-        outputs = model(inputs, lr_mode=lr_mode)
-        lengths = tf.stack(outputs.lengths, axis=1) if outputs.lengths is not None else tf.zeros([0])
-        return outputs.logits, lengths
-
+    forward = compiled_forward(model, lr_mode)
     logits, lengths = [], []
     for inputs, _, _ in tqdm(batches(encoded, batch_size), total=num_batches(encoded, batch_size),
                              desc=description, leave=False):

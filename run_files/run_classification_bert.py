@@ -10,7 +10,7 @@ import tensorflow as tf
 from absl import flags, logging
 from tqdm import tqdm
 
-from models.training import make_optimizers, task_loss
+from models.training import make_optimizer, task_loss
 from pipeline.atomic import save_weights, write_json
 from pipeline.data import batches, num_batches
 from pipeline.evaluation import predict, score
@@ -32,7 +32,7 @@ def main(argv):
     tf.random.set_seed(FLAGS.DATA_SEED)
     model = build_model(task)
     steps = num_batches(train, FLAGS.BATCH_SIZE) * FLAGS.EPOCHS
-    optimizer, _ = make_optimizers(steps, FLAGS.LEARNING_RATE, FLAGS.WARMUP_RATIO)
+    optimizer = make_optimizer(steps, FLAGS.LEARNING_RATE, FLAGS.WARMUP_RATIO, weight_decay=0.01)
     class_weights = tf.ones([task.num_labels])
 
     @tf.function(reduce_retracing=True)

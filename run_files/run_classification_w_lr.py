@@ -18,7 +18,7 @@ import tensorflow as tf
 from absl import flags
 from tqdm import tqdm
 
-from models.training import AdapLeRTrainer, NonFiniteLossError, lambda_schedule, make_optimizers
+from models.training import AdapLeRTrainer, NonFiniteLossError, lambda_schedule, make_optimizer, make_optimizers
 from pipeline.atomic import save_weights, write_pickle
 from pipeline.data import batches, num_batches
 from pipeline.evaluation import flops_report, predict, score
@@ -34,6 +34,12 @@ flags.DEFINE_string("INITIAL_MODEL_PATH", "pretrain",
                     "'pretrain' = pre-trained backbone, '' = best fine-tuned epoch, or a checkpoint path.")
 flags.DEFINE_float("LEARNING_RATE", 3e-5, "Peak learning rate of the main optimizer.", lower_bound=0.0)
 flags.DEFINE_float("WARMUP_RATIO", 0.06, "Fraction of updates of linear warm-up.", lower_bound=0.0, upper_bound=1.0)
+flags.DEFINE_float("CP_LEARNING_RATE", None,
+                   "Separate peak learning rate of the Contribution Predictors (default: --LEARNING_RATE, as the "
+                   "original). Short runs need a larger one (e.g. 1e-3) to train the new heads.", lower_bound=0.0)
+flags.DEFINE_float("SPEEDUP_LEARNING_RATE", 5e-4,
+                   "Peak learning rate of the ETA/THETA optimizer (5e-4 in the original); short runs need more.",
+                   lower_bound=0.0)
 flags.DEFINE_integer("ACC_STEPS", 1, "Batches whose gradients are accumulated per update.", lower_bound=1)
 define_adapler_name_flags()
 define_common_flags()
@@ -83,14 +89,18 @@ def main(argv):
     best_finetuned = ranked_epochs(task, dirs.ft_logs)[0][1]
     tf.random.set_seed(FLAGS.DATA_SEED)
     model, start = initial_model(task, dirs)
-    log.info("flags: %s", {k: getattr(FLAGS, k) for k in ("TASK", "GAMMA", "PHI", "EPOCHS", "MAX_LENGTH", "BATCH_SIZE",
-                                                          "LEARNING_RATE", "ACC_STEPS", "BASE_MODEL", "TRAIN_EXAMPLES")})
+    log.info("flags: %s", {k: v for k, v in FLAGS.flag_values_dict().items() if k.isupper()})
     log.info("start from %s; %d training examples; best fine-tuned %s = %.4f", start, len(train), dev_split,
              best_finetuned)
     per_epoch = num_batches(train, FLAGS.BATCH_SIZE)
     updates = -(-per_epoch * FLAGS.EPOCHS // FLAGS.ACC_STEPS)
-    trainer = AdapLeRTrainer(model, *make_optimizers(updates, FLAGS.LEARNING_RATE, FLAGS.WARMUP_RATIO),
-                             gamma=FLAGS.GAMMA, phi=FLAGS.PHI, acc_steps=FLAGS.ACC_STEPS)
+    cp_optimizer = None
+    if FLAGS.CP_LEARNING_RATE is not None:
+        cp_optimizer = make_optimizer(updates, FLAGS.CP_LEARNING_RATE, FLAGS.WARMUP_RATIO)
+    optimizers = make_optimizers(updates, FLAGS.LEARNING_RATE, FLAGS.WARMUP_RATIO,
+                                 speedup_learning_rate=FLAGS.SPEEDUP_LEARNING_RATE)
+    trainer = AdapLeRTrainer(model, *optimizers,
+                             gamma=FLAGS.GAMMA, phi=FLAGS.PHI, acc_steps=FLAGS.ACC_STEPS, cp_optimizer=cp_optimizer)
     signals = {key: [] for key in ("loss", "kl_loss", "length_loss", "lambda", "eta", "theta")}
     checkpoint = dirs.adapler_model(name)
     kept, fallback = None, None

@@ -129,3 +129,17 @@ def test_trainer_refuses_a_plain_model():
     model = tiny_model(adapler=False)
     with pytest.raises(ValueError, match="to_AdapLeR"):
         AdapLeRTrainer(model, *make_optimizers(10))
+
+
+def test_cp_optimizer_trains_the_predictors_apart_from_the_backbone():
+    from models.training import make_optimizer
+
+    model = tiny_model(seed=12, num_layers=2, num_labels=2)
+    trainer = AdapLeRTrainer(model, *make_optimizers(10, learning_rate=0.0, warmup_ratio=0.0),
+                             cp_optimizer=make_optimizer(10, 1e-2, warmup_ratio=0.0))
+    predictor = model.bert.encoder.contribution_predictors[0].pre_head.kernel
+    backbone = model.bert.encoder.layer[0].attention.self_attention.query.kernel
+    cp_before, backbone_before = predictor.numpy().copy(), backbone.numpy().copy()
+    trainer.train_step(*synthetic_batch(8, seed=0))
+    np.testing.assert_array_equal(backbone.numpy(), backbone_before)
+    assert np.abs(predictor.numpy() - cp_before).max() > 1e-3

@@ -1,0 +1,1 @@
+"""Analysis of which tokens the model keeps: rationale agreement and attention maps."""

@@ -1,0 +1,68 @@
+"""speed.json, the results README table and the trade-off plot."""
+
+import json
+import os
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from pipeline.atomic import atomic_path, write_json, write_text  # noqa: E402
+
+SPEED_KEYS = ("task", "backbone", "max_length", "train_examples", "eval_examples", "baseline_score", "adapler_score",
+              "flops_speedup", "measured_speedup_batch1", "measured_speedup_batched", "command", "machine", "date")
+
+
+def update_speed_table(results_dir, run):
+    """Puts `run` into `speed.json` (replacing the same task/backbone/length) and rewrites README.md."""
+    path = os.path.join(results_dir, "speed.json")
+    runs = json.load(open(path))["runs"] if os.path.isfile(path) else []
+    key = (run["task"], run["backbone"], run["max_length"])
+    runs = [r for r in runs if (r["task"], r["backbone"], r["max_length"]) != key]
+    runs.append({k: run[k] for k in SPEED_KEYS})
+    write_json(path, {"runs": runs})
+    lines = [
+        "# Benchmark results", "",
+        "Written by `benchmarks/reproduce.py` (one JSON per run beside this file, with every setting, the",
+        "command, the machine and the date). Scores on the dev split; speedups are ratios of totals over the",
+        "same examples: FLOPs counted from the config, wall-clock as the summed median of interleaved calls",
+        "of the plain fine-tuned model and AdapLeR with hard removal.", "",
+        "| task | backbone | max len | train | dev | baseline | AdapLeR | FLOPs speedup | measured b=1 | "
+        "measured batched | measured/FLOPs (b=1) | date |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in runs:
+        lines.append(
+            f"| {r['task']} | {r['backbone']} | {r['max_length']} | {r['train_examples']} | {r['eval_examples']} | "
+            f"{r['baseline_score']:.4f} | {r['adapler_score']:.4f} | {r['flops_speedup']:.2f}x | "
+            f"{r['measured_speedup_batch1']:.2f}x | {r['measured_speedup_batched']:.2f}x | "
+            f"{r['measured_speedup_batch1'] / r['flops_speedup']:.2f} | {r['date']} |"
+        )
+    lines += ["", "Commands:", ""] + [f"- `{r['command']}`" for r in runs] + ["", f"Machine: {runs[-1]['machine']}", ""]
+    write_text(os.path.join(results_dir, "README.md"), "\n".join(lines))
+
+
+def plot_tradeoff(run, path):
+    """Dev score against FLOPs speedup and against measured (batched) speedup as ETA is scaled."""
+    sweep = run["sweep"]
+    figure, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
+    for axis, key, title in ((axes[0], "flops_speedup", "FLOPs speedup"),
+                             (axes[1], "measured_speedup", "measured speedup (batched)")):
+        xs = [p[key] for p in sweep]
+        ys = [p["score"] for p in sweep]
+        axis.plot(xs, ys, "o-", label="AdapLeR, ETA scaled")
+        for point in sweep:
+            axis.annotate(f"x{point['scale']:g}", (point[key], point["score"]), textcoords="offset points",
+                          xytext=(4, 4), fontsize=8)
+        axis.axhline(run["baseline_score"], color="gray", linestyle="--", label="fine-tuned baseline")
+        axis.axvline(1.0, color="lightgray", linewidth=0.8)
+        axis.set_xlabel(title)
+        axis.grid(alpha=0.3)
+    axes[0].set_ylabel(f"dev {run['metric']}")
+    axes[0].legend(loc="lower left")
+    figure.suptitle(f"{run['task']}, {run['backbone']}, max length {run['max_length']}")
+    figure.tight_layout()
+    with atomic_path(path, suffix=".png") as temporary:
+        figure.savefig(temporary, dpi=110)
+    plt.close(figure)

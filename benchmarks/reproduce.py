@@ -1,0 +1,154 @@
+"""One reproduction run: all stages, then scores, FLOPs and wall-clock speedups and a trade-off curve.
+
+    python benchmarks/reproduce.py --TASK=sst2 --MAX_LENGTH=64 --TRAIN_EXAMPLES=8000
+    python benchmarks/reproduce.py --TASK=movie_rationales --MAX_LENGTH=256 --BATCH_SIZE=16
+    python benchmarks/reproduce.py --TASK=sst2 --QUICK --RESULTS_DIR=/tmp/r   # tiny slice (CI)
+
+Stages whose artefacts exist are skipped (`--RESUME`, default on), so an interrupted run picks up
+where it stopped. Writes `<RESULTS_DIR>/<task>_<backbone>_<max_length>.json`, a trade-off plot
+`..._tradeoff.png`, adds the run to `speed.json` and rewrites the `README.md` table.
+"""
+
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import datetime  # noqa: E402
+import json  # noqa: E402
+import platform  # noqa: E402
+import subprocess  # noqa: E402
+
+import pipeline  # noqa: E402,F401
+import tensorflow as tf  # noqa: E402
+from absl import app, flags  # noqa: E402
+
+from benchmarks.report import plot_tradeoff, update_speed_table  # noqa: E402
+from benchmarks.wallclock import compare, eta_sweep  # noqa: E402
+from models.backbones import backbone_label, load_tokenizer, resolve_backbone  # noqa: E402
+from models.modeling_tf_bert import TFBertForSequenceClassification  # noqa: E402
+from pipeline.atomic import write_json  # noqa: E402
+from pipeline.data import encode  # noqa: E402
+from pipeline.evaluation import flops_report, predict, score  # noqa: E402
+from pipeline.paths import REPO, TaskDir  # noqa: E402
+from pipeline.stage import ranked_epochs, read_ft_logs  # noqa: E402
+from tasks.registry import get_task, load_split  # noqa: E402
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("TASK", "sst2", "Task.")
+flags.DEFINE_string("BASE_MODEL", "all-MiniLM-L6-v2", "Backbone.")
+flags.DEFINE_integer("MAX_LENGTH", 64, "Max tokens per example (first window of long texts).")
+flags.DEFINE_integer("BATCH_SIZE", 32, "Training and batched-inference batch size.")
+flags.DEFINE_integer("TRAIN_EXAMPLES", 0, "First N training examples (0 = all).")
+flags.DEFINE_integer("EVAL_EXAMPLES", 0, "First N dev examples (0 = all).")
+flags.DEFINE_integer("FT_EPOCHS", 3, "Fine-tuning epochs.")
+flags.DEFINE_float("FT_LEARNING_RATE", 5e-5, "Fine-tuning learning rate.")
+flags.DEFINE_integer("LR_EPOCHS", 5, "AdapLeR epochs.")
+flags.DEFINE_float("GAMMA", 1.0, "KL weight.")
+flags.DEFINE_float("PHI", 10.0, "Length-loss weight.")
+flags.DEFINE_float("CP_LEARNING_RATE", 1e-3, "Learning rate of the Contribution Predictors.")
+flags.DEFINE_float("SPEEDUP_LEARNING_RATE", 2e-3, "Learning rate of ETA/THETA.")
+flags.DEFINE_integer("TIMING_EXAMPLES", 200, "Dev examples timed at batch size 1.")
+flags.DEFINE_integer("SWEEP_TIMING_EXAMPLES", 128, "Dev examples timed (batched) per sweep point.")
+flags.DEFINE_list("SCALES", "0.5,0.75,1,1.5,2,3", "ETA scales of the trade-off sweep.")
+flags.DEFINE_integer("REPEATS", 3, "Timed calls per batch and model (median kept).")
+flags.DEFINE_string("DATA_DIR", os.environ.get("ADAPLER_DATA_DIR", ""), "Local data (empty = tensorflow-datasets).")
+flags.DEFINE_string("WORK_DIR", os.path.join(REPO, "benchmarks", "work"), "Root of the benchmark's task directories.")
+flags.DEFINE_string("RESULTS_DIR", os.path.join(REPO, "benchmarks", "results"), "Where results are written.")
+flags.DEFINE_bool("RESUME", True, "Skip stages whose artefacts already exist.")
+flags.DEFINE_bool("QUICK", False, "Tiny slice for CI: few examples, 1 epoch, short sequences.")
+
+SAVE_NAME = "bench"
+
+
+def _apply_quick():
+    if FLAGS.QUICK:
+        for name, value in dict(TRAIN_EXAMPLES=64, EVAL_EXAMPLES=32, MAX_LENGTH=32, FT_EPOCHS=1, LR_EPOCHS=1,
+                                TIMING_EXAMPLES=4, SWEEP_TIMING_EXAMPLES=8, REPEATS=1, SCALES=["1", "2"]).items():
+            setattr(FLAGS, name, value)
+
+
+def _stage(script, *extra):
+    common = [f"--TASK={FLAGS.TASK}", f"--BASE_MODEL={FLAGS.BASE_MODEL}", f"--MAX_LENGTH={FLAGS.MAX_LENGTH}",
+              f"--BATCH_SIZE={FLAGS.BATCH_SIZE}", f"--DATA_DIR={FLAGS.DATA_DIR}",
+              f"--TRAIN_EXAMPLES={FLAGS.TRAIN_EXAMPLES}", f"--EVAL_EXAMPLES={FLAGS.EVAL_EXAMPLES}"]
+    env = dict(os.environ, ADAPLER_DIRECTORY=FLAGS.WORK_DIR, TF_USE_LEGACY_KERAS="1")
+    print(f"== {script} {' '.join(extra)}", flush=True)
+    subprocess.run([sys.executable, os.path.join(REPO, script), *common, *extra], check=True, env=env)
+
+
+def run_stages(dirs, name):
+    resume = FLAGS.RESUME
+    if not (resume and os.path.isfile(dirs.ft_logs) and len(read_ft_logs(dirs.ft_logs)) == FLAGS.FT_EPOCHS):
+        _stage("run_files/run_classification_bert.py", f"--EPOCHS={FLAGS.FT_EPOCHS}",
+               f"--LEARNING_RATE={FLAGS.FT_LEARNING_RATE}")
+    task = get_task(FLAGS.TASK)
+    epochs = [e for e, _ in ranked_epochs(task, dirs.ft_logs)[:3]]
+    if not (resume and all(os.path.isfile(dirs.saliency("train", e)) for e in epochs)):
+        _stage("tools/store_saliencies.py", "--SPLIT=train")
+    if not (resume and os.path.isfile(dirs.adapler_model(name))):
+        _stage("run_files/run_classification_w_lr.py", f"--EPOCHS={FLAGS.LR_EPOCHS}", "--INITIAL_MODEL_PATH=",
+               f"--GAMMA={FLAGS.GAMMA}", f"--PHI={FLAGS.PHI}", f"--SAVE_NAME={SAVE_NAME}",
+               f"--CP_LEARNING_RATE={FLAGS.CP_LEARNING_RATE}", f"--SPEEDUP_LEARNING_RATE={FLAGS.SPEEDUP_LEARNING_RATE}")
+
+
+def machine():
+    return (f"{platform.machine()}, {os.cpu_count()} cores, {platform.system()} {platform.release()}, "
+            f"Python {platform.python_version()}, TensorFlow {tf.__version__}")
+
+
+def main(argv):
+    del argv
+    _apply_quick()
+    task = get_task(FLAGS.TASK)
+    dirs = TaskDir(backbone_label(FLAGS.BASE_MODEL), FLAGS.TASK, 42, root=FLAGS.WORK_DIR)
+    name = dirs.adapler_name(SAVE_NAME, FLAGS.GAMMA, FLAGS.PHI)
+    run_stages(dirs, name)
+
+    split = task.dev_splits[0]
+    examples = load_split(task, split, FLAGS.DATA_DIR or None)
+    if FLAGS.EVAL_EXAMPLES:
+        examples = examples[: FLAGS.EVAL_EXAMPLES]
+    dev = encode(examples, load_tokenizer(FLAGS.BASE_MODEL), FLAGS.MAX_LENGTH)
+    path = resolve_backbone(FLAGS.BASE_MODEL)
+    plain = TFBertForSequenceClassification.from_pretrained(path, num_labels=task.num_labels)
+    plain.load_weights(dirs.finetuned_model(ranked_epochs(task, dirs.ft_logs)[0][0]))
+    adapler = TFBertForSequenceClassification.from_pretrained(path, num_labels=task.num_labels).to_AdapLeR()
+    adapler.load_weights(dirs.adapler_model(name))
+
+    metric = task.metrics[0]
+    baseline = score(task, dev.labels, predict(plain, dev, FLAGS.BATCH_SIZE)["logits"])[metric]
+    outputs = predict(adapler, dev, FLAGS.BATCH_SIZE, lr_mode=True)
+    adapler_score = score(task, dev.labels, outputs["logits"])[metric]
+    flops = flops_report(adapler.config, task.num_labels, dev.lengths, outputs["lengths"])
+    batch1 = compare(plain, adapler, dev, 1, FLAGS.REPEATS, limit=FLAGS.TIMING_EXAMPLES)
+    batched = compare(plain, adapler, dev, FLAGS.BATCH_SIZE, FLAGS.REPEATS)
+    sweep = eta_sweep(adapler, dev, FLAGS.BATCH_SIZE, [float(s) for s in FLAGS.SCALES],
+                      lambda logits: score(task, dev.labels, logits)[metric],
+                      timing=(plain, FLAGS.SWEEP_TIMING_EXAMPLES))
+    train_count = FLAGS.TRAIN_EXAMPLES or len(load_split(task, "train", FLAGS.DATA_DIR or None))
+    run = {
+        "task": FLAGS.TASK, "backbone": FLAGS.BASE_MODEL, "max_length": FLAGS.MAX_LENGTH,
+        "train_examples": train_count, "eval_examples": len(dev), "eval_split": split, "metric": metric,
+        "baseline_score": baseline, "adapler_score": adapler_score, "flops_speedup": flops["speedup"],
+        "measured_speedup_batch1": batch1["measured_speedup"], "measured_speedup_batched": batched["measured_speedup"],
+        "batch1": batch1, "batched": batched, "sweep": sweep,
+        "eta": adapler.bert.encoder.ETA.numpy().tolist(), "theta": adapler.bert.encoder.THETA.numpy().tolist(),
+        "windows": "first MAX_LENGTH-2 word-pieces of each example",
+        "settings": {k: getattr(FLAGS, k) for k in ("BATCH_SIZE", "FT_EPOCHS", "FT_LEARNING_RATE", "LR_EPOCHS",
+                                                     "GAMMA", "PHI", "CP_LEARNING_RATE", "SPEEDUP_LEARNING_RATE",
+                                                     "REPEATS", "QUICK")},
+        "command": " ".join(["python"] + sys.argv), "machine": machine(),
+        "date": datetime.date.today().isoformat(),
+    }
+    stem = f"{FLAGS.TASK}_{backbone_label(FLAGS.BASE_MODEL)}_{FLAGS.MAX_LENGTH}"
+    os.makedirs(FLAGS.RESULTS_DIR, exist_ok=True)
+    write_json(os.path.join(FLAGS.RESULTS_DIR, f"{stem}.json"), run)
+    plot_tradeoff(run, os.path.join(FLAGS.RESULTS_DIR, f"{stem}_tradeoff.png"))
+    update_speed_table(FLAGS.RESULTS_DIR, run)
+    print(json.dumps({k: run[k] for k in ("baseline_score", "adapler_score", "flops_speedup",
+                                          "measured_speedup_batch1", "measured_speedup_batched")}, indent=1))
+
+
+if __name__ == "__main__":
+    app.run(main)

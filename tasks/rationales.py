@@ -1,0 +1,106 @@
+"""ERASER movie reviews as windows of word-pieces with human-rationale masks (SPEC 6)."""
+
+import json
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+from tasks.readers import DataError
+
+LABELS = {"NEG": 0, "POS": 1}
+SPLIT_FILES = {"train": "train", "validation": "val", "test": "test"}
+
+
+@dataclass
+class RationaleWindow:
+    """One window: `[CLS] pieces [SEP]` ids, rationale mask on the same positions (0 on specials)."""
+
+    doc_id: str
+    start: int
+    input_ids: np.ndarray
+    rationale: np.ndarray
+    label: int
+
+
+def rationale_runs(mask):
+    """`(start, end)` of each maximal run of ones in a 0/1 mask (end exclusive)."""
+    padded = np.concatenate([[0], np.asarray(mask, np.int8), [0]])
+    edges = np.flatnonzero(np.diff(padded))
+    return list(zip(edges[::2], edges[1::2]))
+
+
+def split_windows(mask, width):
+    """Consecutive windows of at most `width` positions that do not cut a rationale run.
+
+    A window that would end inside a run ends where that run starts instead, unless the run
+    started at the window's own start (a run longer than a window has to be cut).
+
+    Args:
+        mask: 0/1 rationale mask over a document's word-pieces.
+        width: Largest window size.
+
+    Returns:
+        List of `(start, end)`.
+    """
+    mask = np.asarray(mask)
+    starts = np.zeros(len(mask), np.int64)
+    for start, end in rationale_runs(mask):
+        starts[start:end] = start
+    windows, start = [], 0
+    while start < len(mask):
+        end = min(start + width, len(mask))
+        if end < len(mask) and mask[end - 1] and mask[end] and starts[end - 1] > start:
+            end = starts[end - 1]
+        windows.append((start, end))
+        start = end
+    return windows
+
+
+def _word_mask(words, evidences, path):
+    mask = np.zeros(len(words), np.int8)
+    for group in evidences:
+        for span in group:
+            start, end = span["start_token"], span["end_token"]
+            if not 0 <= start <= end <= len(words):
+                raise DataError(f"{path}: span {start}-{end} of {span['docid']} is outside its {len(words)} tokens.")
+            mask[start:end] = 1
+    return mask
+
+
+def load_rationale_windows(directory, split, tokenizer, max_length):
+    """Windows of `max_length - 2` word-pieces with rationales, for every review of a split.
+
+    Args:
+        directory: The ERASER `movies/` folder (jsonl files and `docs/`).
+        split: `train`, `validation` or `test`.
+        tokenizer: A fast BERT tokenizer.
+        max_length: Model input length ([CLS] and [SEP] included).
+
+    Returns:
+        List of `RationaleWindow`, windows without any rationale left out.
+    """
+    path = os.path.join(directory, f"{SPLIT_FILES[split]}.jsonl")
+    if not os.path.isfile(path):
+        raise DataError(f"Data file not found: {path}")
+    windows = []
+    with open(path, encoding="utf-8") as handle:
+        records = [json.loads(line) for line in handle]
+    for record in records:
+        doc_id = record["annotation_id"]
+        with open(os.path.join(directory, "docs", doc_id), encoding="utf-8") as doc:
+            words = doc.read().split()
+        word_mask = _word_mask(words, record["evidences"], path)
+        encoded = tokenizer(words, is_split_into_words=True, add_special_tokens=False)
+        ids = np.array(encoded["input_ids"], np.int32)
+        piece_mask = word_mask[np.array(encoded.word_ids())]
+        for start, end in split_windows(piece_mask, max_length - 2):
+            if not piece_mask[start:end].any():
+                continue
+            windows.append(RationaleWindow(
+                doc_id, start,
+                np.concatenate([[tokenizer.cls_token_id], ids[start:end], [tokenizer.sep_token_id]]).astype(np.int32),
+                np.concatenate([[0], piece_mask[start:end], [0]]).astype(np.int8),
+                LABELS[record["classification"]],
+            ))
+    return windows
