@@ -8,18 +8,13 @@ Without --LR_MODEL the best fine-tuned epoch is evaluated (speedup 1 by definiti
 import _bootstrap  # noqa: F401
 
 import pipeline  # noqa: F401
-from absl import flags
-
 from pipeline.atomic import write_json, write_pickle
 from pipeline.evaluation import flops_report, predict, score
-from pipeline.stage import (FLAGS, adapler_name, current_task, define_adapler_name_flags, define_common_flags,
+from pipeline.stage import (FLAGS, adapler_name, current_task, define_checkpoint_flags, define_common_flags,
                             load_encoded, run, task_dir, tokenizer, trained_model)
 from tasks.readers import DataError
 
-flags.DEFINE_bool("LR_MODEL", False, "Evaluate the AdapLeR checkpoint with hard removal (else the fine-tuned one).")
-flags.DEFINE_string("MODEL_PATH", "", "Checkpoint to evaluate; empty = the task directory's default.")
-flags.DEFINE_string("SPLIT", "validation", "Labelled split: validation, validation_mismatched (MNLI) or test.")
-define_adapler_name_flags()
+define_checkpoint_flags("validation", "Labelled split: validation, validation_mismatched (MNLI) or test.")
 define_common_flags()
 
 

@@ -9,18 +9,13 @@ prints the FLOPs speedup on that split.
 import _bootstrap  # noqa: F401
 
 import pipeline  # noqa: F401
-from absl import flags
-
 from pipeline.atomic import write_text
 from pipeline.evaluation import flops_report, predict, predictions_from_logits
-from pipeline.stage import (FLAGS, adapler_name, current_task, define_adapler_name_flags, define_common_flags,
+from pipeline.stage import (FLAGS, adapler_name, current_task, define_checkpoint_flags, define_common_flags,
                             load_encoded, run, task_dir, tokenizer, trained_model)
 from tasks.readers import DataError
 
-flags.DEFINE_bool("LR_MODEL", False, "Predict with the AdapLeR checkpoint and hard removal (else fine-tuned).")
-flags.DEFINE_string("MODEL_PATH", "", "Checkpoint; empty = the task directory's default.")
-flags.DEFINE_string("SPLIT", "test", "Split to predict (the unlabelled GLUE test split).")
-define_adapler_name_flags()
+define_checkpoint_flags("test", "Split to predict (the unlabelled GLUE test split).")
 define_common_flags()
 
 
