@@ -11,7 +11,9 @@ export TF_USE_LEGACY_KERAS=1 HF_HUB_OFFLINE=${HF_HUB_OFFLINE:-1}
 TRAIN_EXAMPLES=${TRAIN_EXAMPLES:-2000}
 common=(--TASK=sst2 --BASE_MODEL=all-MiniLM-L6-v2 --MAX_LENGTH=64 --BATCH_SIZE=32 --DATA_SEED=42
         "--DATA_DIR=${ADAPLER_DATA_DIR:-}" --TRAIN_EXAMPLES="$TRAIN_EXAMPLES")
-adapler=(--GAMMA=1 --PHI=10 --SAVE_NAME=quickstart)
+# The original's SST-2 loss weights; the two learning rates let a short run train the new CP heads
+# and move ETA (the original's 3e-5 and 5e-4 assume ~10k updates).
+adapler=(--GAMMA=0.005 --PHI=0.0005 --SAVE_NAME=quickstart)
 start=$SECONDS
 stage() { echo; echo "== $1 ($(( SECONDS - start ))s elapsed)"; }
 
@@ -20,7 +22,8 @@ stage "1/5 fine-tune"
 stage "2/5 saliencies"
 "$python" tools/store_saliencies.py "${common[@]}" --SPLIT=train
 stage "3/5 AdapLeR training"
-"$python" run_files/run_classification_w_lr.py "${common[@]}" "${adapler[@]}" --EPOCHS=3 --INITIAL_MODEL_PATH=
+"$python" run_files/run_classification_w_lr.py "${common[@]}" "${adapler[@]}" --EPOCHS=3 --INITIAL_MODEL_PATH= \
+  --CP_LEARNING_RATE=1e-3 --SPEEDUP_LEARNING_RATE=1e-2
 stage "4/5 evaluation"
 "$python" run_files/run_classification_evaluation.py "${common[@]}" "${adapler[@]}"
 "$python" run_files/run_classification_evaluation.py "${common[@]}" "${adapler[@]}" --LR_MODEL

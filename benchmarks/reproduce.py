@@ -50,7 +50,8 @@ flags.DEFINE_float("CP_LEARNING_RATE", 1e-3, "Learning rate of the Contribution 
 flags.DEFINE_float("SPEEDUP_LEARNING_RATE", 2e-3, "Learning rate of ETA/THETA.")
 flags.DEFINE_integer("TIMING_EXAMPLES", 200, "Dev examples timed at batch size 1.")
 flags.DEFINE_integer("SWEEP_TIMING_EXAMPLES", 128, "Dev examples timed (batched) per sweep point.")
-flags.DEFINE_list("SCALES", "0.5,0.75,1,1.5,2,3", "ETA scales of the trade-off sweep.")
+flags.DEFINE_list("SCALES", "0,0.5,0.75,1,1.5,2,3",
+                 "ETA scales of the trade-off sweep (0: nothing removed, which measures the CP overhead).")
 flags.DEFINE_integer("REPEATS", 3, "Timed calls per batch and model (median kept).")
 flags.DEFINE_string("DATA_DIR", os.environ.get("ADAPLER_DATA_DIR", ""), "Local data (empty = tensorflow-datasets).")
 flags.DEFINE_string("WORK_DIR", os.path.join(REPO, "benchmarks", "work"), "Root of the benchmark's task directories.")

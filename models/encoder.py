@@ -154,7 +154,8 @@ class AdapLeREncoder(TFBertEncoder):
                 ranked = self.ranking_scores(i, scores)
                 delta = self.thresholds(i, acc_mask, custom_deltas)
                 if lr_mode:
-                    explanations.append(scatter_to_positions(scores, positions, seq_len))
+                    if output_explanations:
+                        explanations.append(scatter_to_positions(scores, positions, seq_len))
                     is_cls = tf.range(tf.shape(acc_mask)[1])[None, :] == 0
                     keep = ((ranked >= delta) & (acc_mask > 0)) | is_cls
                     (hidden_states, acc_mask, positions), valid = pack_survivors(
