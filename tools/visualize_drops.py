@@ -11,6 +11,7 @@ import numpy as np
 import pipeline  # noqa: F401
 from absl import flags
 
+from analysis.token_drops import drop_map
 from pipeline.atomic import atomic_path
 from pipeline.stage import (FLAGS, current_task, define_adapler_name_flags, define_common_flags, run, task_dir,
                             tokenizer, trained_model)
@@ -23,16 +24,6 @@ flags.DEFINE_string("OUTPUT", "token_drops.png", "PNG to write.")
 flags.mark_flag_as_required("TEXT")
 define_adapler_name_flags()
 define_common_flags()
-
-
-def drop_map(model, encoded):
-    """`[L, T]` CP scores of the tokens entering each layer, NaN where a token was already removed."""
-    outputs = model(encoded, lr_mode=True, output_explanations=True)
-    scores = np.stack([e.numpy()[0] for e in outputs.explanations])
-    entering = np.ones_like(scores, bool)
-    for layer in range(1, len(scores)):
-        entering[layer] = entering[layer - 1] & (scores[layer] > 0)
-    return np.where(entering, scores, np.nan), [float(n[0]) for n in outputs.lengths]
 
 
 def main(argv):

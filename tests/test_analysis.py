@@ -1,0 +1,59 @@
+"""Attention maps, the rationale evaluation loop and the token-drop map on tiny random models."""
+
+import numpy as np
+import pytest
+
+from analysis.attention_maps import cls_attention_maps
+from tasks.rationales import RationaleWindow
+from tests.tiny import padded_batch, row, tiny_model
+
+LENGTHS = [9, 6, 12]
+
+
+def test_attention_maps_are_distributions_and_ignore_padding():
+    model = tiny_model(seed=1, adapler=False, num_layers=3)
+    inputs = padded_batch(LENGTHS, seq_len=14, seed=1)
+    attention, rollout = (m.numpy() for m in cls_attention_maps(model, inputs))
+    assert attention.shape == rollout.shape == (3, 3, 14)
+    np.testing.assert_allclose(attention.sum(-1), 1.0, atol=1e-5)
+    for index, length in enumerate(LENGTHS):
+        assert (attention[index, :, length:] == 0).all() and (rollout[index, :, length:] == 0).all()
+        alone_attention, alone_rollout = (m.numpy() for m in cls_attention_maps(model, row(inputs, index, length)))
+        np.testing.assert_allclose(attention[index, :, :length], alone_attention[0], atol=1e-5)
+        np.testing.assert_allclose(rollout[index, :, :length], alone_rollout[0], atol=1e-5)
+        np.testing.assert_allclose(rollout[index].sum(-1), 1.0, atol=1e-5)
+
+
+def test_rationale_evaluation_gives_per_layer_ap_and_fpr_for_every_method():
+    from analysis.rationale_agreement import METHODS, evaluate
+
+    rng = np.random.RandomState(0)
+    windows = []
+    for length in (10, 14, 7, 12):
+        ids = rng.randint(3, 60, size=length).astype(np.int32)
+        ids[0], ids[-1] = 1, 2
+        rationale = np.zeros(length, np.int8)
+        rationale[2:4] = 1
+        windows.append(RationaleWindow("doc", 0, ids, rationale, int(rng.randint(0, 2))))
+    adapler = tiny_model(seed=2, num_layers=2, num_labels=2)
+    plain = tiny_model(seed=3, adapler=False, num_layers=2, num_labels=2)
+    result = evaluate(windows, adapler, plain, batch_size=3)
+    assert set(result) == set(METHODS)
+    for values in result.values():
+        assert len(values["ap"]) == len(values["fpr"]) == 2
+        assert all(0.0 <= v <= 1.0 for v in values["ap"] + values["fpr"])
+    # Saliency does not depend on the layer.
+    assert result["saliency"]["ap"][0] == pytest.approx(result["saliency"]["ap"][1])
+
+
+def test_drop_map_greys_exactly_the_tokens_removed_before_each_layer():
+    from analysis.token_drops import drop_map
+
+    model = tiny_model(seed=4, num_layers=3)
+    model.bert.encoder.ETA.assign([0.9, 1.0, 1.0])
+    inputs = padded_batch([12], seed=4)
+    scores, lengths = drop_map(model, inputs)
+    assert not np.isnan(scores[0]).any()
+    for layer in range(1, 3):
+        assert (~np.isnan(scores[layer])).sum() == lengths[layer - 1]
+    assert lengths[-1] < 12
