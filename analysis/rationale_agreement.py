@@ -8,7 +8,7 @@ from tqdm import tqdm
 from analysis.attention_maps import cls_attention_maps
 from analysis.rationale_metrics import layer_agreement
 from models.saliency import saliency_step
-from pipeline.atomic import atomic_path
+from pipeline.atomic import atomic_path, write_text
 from pipeline.data import Encoded, batches, num_batches
 
 METHODS = ("cp", "attention", "rollout", "saliency")
@@ -84,3 +84,20 @@ def plot(result, path):
     with atomic_path(path, suffix=".png") as temporary:
         figure.savefig(temporary, dpi=110)
     plt.close(figure)
+
+
+def write_table(result, path, command):
+    """AP and FPR per layer and method as a markdown table."""
+    methods = result["methods"]
+    layers = len(next(iter(methods.values()))["ap"])
+    header = "| method | " + " | ".join(f"layer {i + 1}" for i in range(layers)) + " |"
+    rule = "|---|" + "---|" * layers
+    lines = [f"# Human rationales, ERASER movies {result['split']}", "",
+             f"{result['examples']} windows of {result['documents']} reviews, max length {result['max_length']}. "
+             f"Command: `{command}`.", ""]
+    for key, title in (("ap", "Average Precision (higher: the scores rank rationale tokens first)"),
+                       ("fpr", "False Positive Rate (lower: fewer non-rationale tokens kept at score >= 1/n)")):
+        lines += [f"## {title}", "", header, rule]
+        lines += [f"| {m} | " + " | ".join(f"{v:.3f}" for v in values[key]) + " |" for m, values in methods.items()]
+        lines.append("")
+    write_text(path, "\n".join(lines))

@@ -57,3 +57,14 @@ def test_drop_map_greys_exactly_the_tokens_removed_before_each_layer():
     for layer in range(1, 3):
         assert (~np.isnan(scores[layer])).sum() == lengths[layer - 1]
     assert lengths[-1] < 12
+
+
+def test_rationale_table_lists_every_method_and_layer(tmp_path):
+    from analysis.rationale_agreement import write_table
+
+    result = {"split": "test", "examples": 3, "documents": 2, "max_length": 64,
+              "methods": {m: {"ap": [0.5, 0.25], "fpr": [0.125, 0.0]} for m in ("cp", "attention")}}
+    write_table(result, str(tmp_path / "r.md"), "python tools/rationale_eval.py")
+    text = (tmp_path / "r.md").read_text()
+    assert "| cp | 0.500 | 0.250 |" in text and "| attention | 0.125 | 0.000 |" in text
+    assert "| method | layer 1 | layer 2 |" in text

@@ -12,11 +12,12 @@ attention rollout, and its gradient x input saliency. Writes JSON and a PNG plot
 import _bootstrap  # noqa: F401
 
 import os
+import sys
 
 import pipeline  # noqa: F401
 from absl import flags
 
-from analysis.rationale_agreement import evaluate, plot
+from analysis.rationale_agreement import evaluate, plot, write_table
 from pipeline.atomic import write_json
 from pipeline.paths import REPO
 from pipeline.stage import (FLAGS, current_task, define_adapler_name_flags, define_common_flags, run, task_dir,
@@ -50,7 +51,9 @@ def main(argv):
         "methods": evaluate(windows, adapler, plain, FLAGS.BATCH_SIZE),
     }
     write_json(FLAGS.OUTPUT, result)
-    plot(result, os.path.splitext(FLAGS.OUTPUT)[0] + ".png")
+    stem = os.path.splitext(FLAGS.OUTPUT)[0]
+    plot(result, stem + ".png")
+    write_table(result, stem + ".md", " ".join(["python"] + sys.argv))
     for method, values in result["methods"].items():
         print(f"{method:>9}  AP " + " ".join(f"{v:.3f}" for v in values["ap"]) +
               "   FPR " + " ".join(f"{v:.3f}" for v in values["fpr"]))
