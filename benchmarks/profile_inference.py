@@ -21,7 +21,7 @@ import pipeline  # noqa: E402,F401
 import tensorflow as tf  # noqa: E402
 from absl import app, flags  # noqa: E402
 
-from benchmarks.reproduce import machine  # noqa: E402
+from benchmarks.report import machine  # noqa: E402
 from models.backbones import resolve_backbone  # noqa: E402
 from models.modeling_tf_bert import TFBertForSequenceClassification  # noqa: E402
 from models.token_removal import extended_mask, pack_survivors  # noqa: E402
@@ -37,14 +37,21 @@ flags.DEFINE_integer("RUNS", 20, "Timed calls per measurement (median kept).")
 flags.DEFINE_string("RESULTS_DIR", os.path.join(REPO, "benchmarks", "results"), "Output folder.")
 
 
-def median_ms(function, *args):
-    function(*args)
-    times = []
+def _call_ms(function, args):
+    start = time.perf_counter()
+    tf.nest.map_structure(lambda t: t.numpy(), function(*args))
+    return 1000 * (time.perf_counter() - start)
+
+
+def median_ms(*functions_and_args):
+    """Median ms of each `(function, args)`, the calls alternating so drift hits all alike."""
+    for function, args in functions_and_args:
+        _call_ms(function, args)
+    times = [[] for _ in functions_and_args]
     for _ in range(FLAGS.RUNS):
-        start = time.perf_counter()
-        tf.nest.map_structure(lambda t: t.numpy(), function(*args))
-        times.append(time.perf_counter() - start)
-    return 1000 * float(np.median(times))
+        for slot, (function, args) in zip(times, functions_and_args):
+            slot.append(_call_ms(function, args))
+    return [float(np.median(slot)) for slot in times]
 
 
 def main(argv):
@@ -67,12 +74,13 @@ def main(argv):
             keep = tf.random.uniform([batch, n]) < 0.5
             ids = tf.random.uniform([batch, n], 1000, 2000, dtype=tf.int32)
             inputs = {"input_ids": ids, "attention_mask": tf.ones_like(ids), "token_type_ids": tf.zeros_like(ids)}
-            plain_ms = median_ms(compiled_forward(plain, False), inputs)
-            lr_ms = median_ms(compiled_forward(adapler, True), inputs)
+            plain_ms, lr_ms = median_ms((compiled_forward(plain, False), (inputs,)),
+                                        (compiled_forward(adapler, True), (inputs,)))
+            layer_ms, cp_ms, pack_ms = median_ms((layer_fn, (hidden, extended_mask(mask))), (cp_fn, (hidden, mask)),
+                                                 (pack_fn, (keep, hidden, mask)))
             rows.append({
                 "batch": batch, "length": n, "plain_model_ms": plain_ms, "lr_mode_no_removal_ms": lr_ms,
-                "overhead": lr_ms / plain_ms - 1, "layer_ms": median_ms(layer_fn, hidden, extended_mask(mask)),
-                "cp_ms": median_ms(cp_fn, hidden, mask), "pack_ms": median_ms(pack_fn, keep, hidden, mask),
+                "overhead": lr_ms / plain_ms - 1, "layer_ms": layer_ms, "cp_ms": cp_ms, "pack_ms": pack_ms,
             })
             print(rows[-1], flush=True)
     result = {"backbone": FLAGS.BASE_MODEL, "rows": rows, "command": " ".join(["python"] + sys.argv),
@@ -80,7 +88,7 @@ def main(argv):
     os.makedirs(FLAGS.RESULTS_DIR, exist_ok=True)
     write_json(os.path.join(FLAGS.RESULTS_DIR, "inference_profile.json"), result)
     lines = ["# Where inference time goes", "", f"`{result['command']}` on {result['machine']}, {result['date']}.",
-             "Medians of compiled calls; overhead = AdapLeR with nothing removed vs the plain model.", "",
+             "Medians of alternating compiled calls; overhead = AdapLeR with nothing removed vs the plain model.", "",
              "| batch | length | plain model ms | lr_mode, nothing removed ms | overhead | one layer ms | one CP ms | "
              "pack survivors ms |", "|---|---|---|---|---|---|---|---|"]
     lines += [f"| {r['batch']} | {r['length']} | {r['plain_model_ms']:.1f} | {r['lr_mode_no_removal_ms']:.1f} | "

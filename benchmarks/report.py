@@ -2,16 +2,24 @@
 
 import json
 import os
+import platform
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import tensorflow as tf  # noqa: E402
 
 from pipeline.atomic import atomic_path, write_json, write_text  # noqa: E402
 
 SPEED_KEYS = ("task", "backbone", "max_length", "train_examples", "eval_examples", "baseline_score", "adapler_score",
               "flops_speedup", "measured_speedup_batch1", "measured_speedup_batched", "command", "machine", "date")
+
+
+def machine():
+    """The machine line recorded with every result."""
+    return (f"{platform.machine()}, {os.cpu_count()} cores, {platform.system()} {platform.release()}, "
+            f"Python {platform.python_version()}, TensorFlow {tf.__version__}")
 
 
 def update_speed_table(results_dir, run):
