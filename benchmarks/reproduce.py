@@ -19,7 +19,6 @@ import json  # noqa: E402
 import subprocess  # noqa: E402
 
 import pipeline  # noqa: E402,F401
-import tensorflow as tf  # noqa: E402
 from absl import app, flags  # noqa: E402
 
 from benchmarks.report import machine, plot_tradeoff, update_speed_table  # noqa: E402

@@ -9,9 +9,8 @@ import json
 import os
 
 import pipeline  # noqa: F401
-from absl import flags
 
-from pipeline.stage import FLAGS, adapler_name, current_task, define_adapler_name_flags, define_common_flags, run, task_dir
+from pipeline.stage import adapler_name, current_task, define_adapler_name_flags, define_common_flags, run, task_dir
 
 define_adapler_name_flags()
 define_common_flags()
