@@ -113,10 +113,11 @@ class AdapLeRTrainer:
         weights = class_weights if class_weights is not None else [1.0] * num_labels
         self.class_weights = tf.constant(weights, tf.float32)
         self.cp_optimizer = cp_optimizer
-        cp_ids = {id(v) for cp in self.encoder.contribution_predictors for v in cp.trainable_variables}
-        self.cp_variables = [v for v in model.trainable_variables if id(v) in cp_ids] if cp_optimizer else []
-        separate = {id(v) for v in self.cp_variables}
-        self.main_variables = [v for v in model.trainable_variables if id(v) not in separate] + self.cp_variables
+        # With a CP optimizer the CP weights go last in main_variables, so the update can split the list.
+        predictors = self.encoder.contribution_predictors if cp_optimizer else []
+        cp_ids = {id(v) for cp in predictors for v in cp.trainable_variables}
+        self.cp_variables = [v for v in model.trainable_variables if id(v) in cp_ids]
+        self.main_variables = [v for v in model.trainable_variables if id(v) not in cp_ids] + self.cp_variables
         self.speedup_variables = [self.encoder.ETA, self.encoder.THETA]
         self._accumulators = [
             tf.Variable(tf.zeros_like(v), trainable=False) for v in self.main_variables + self.speedup_variables

@@ -5,6 +5,8 @@ import subprocess
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUILD_SCRIPT = os.path.join(REPO, "directory", "build_task_dirs.sh")
+# The task directory's split folders (data/sals/<folder>, data/attn/<folder>) and the data splits they hold.
+SPLIT_FOLDERS = {"train": "train", "val": "validation", "test": "test"}
 
 
 class TaskDir:

@@ -1,15 +1,10 @@
 """ERASER movie reviews as windows of word-pieces with human-rationale masks (SPEC 6)."""
 
-import json
-import os
 from dataclasses import dataclass
 
 import numpy as np
 
-from tasks.readers import DataError
-
-LABELS = {"NEG": 0, "POS": 1}
-SPLIT_FILES = {"train": "train", "validation": "val", "test": "test"}
+from tasks.readers import ERASER_LABELS, DataError, eraser_records
 
 
 @dataclass
@@ -80,16 +75,10 @@ def load_rationale_windows(directory, split, tokenizer, max_length):
     Returns:
         List of `RationaleWindow`, windows without any rationale left out.
     """
-    path = os.path.join(directory, f"{SPLIT_FILES[split]}.jsonl")
-    if not os.path.isfile(path):
-        raise DataError(f"Data file not found: {path}")
     windows = []
-    with open(path, encoding="utf-8") as handle:
-        records = [json.loads(line) for line in handle]
-    for record in records:
+    for record, text, path in eraser_records(directory, split):
         doc_id = record["annotation_id"]
-        with open(os.path.join(directory, "docs", doc_id), encoding="utf-8") as doc:
-            words = doc.read().split()
+        words = text.split()
         word_mask = _word_mask(words, record["evidences"], path)
         encoded = tokenizer(words, is_split_into_words=True, add_special_tokens=False)
         ids = np.array(encoded["input_ids"], np.int32)
@@ -101,6 +90,6 @@ def load_rationale_windows(directory, split, tokenizer, max_length):
                 doc_id, start,
                 np.concatenate([[tokenizer.cls_token_id], ids[start:end], [tokenizer.sep_token_id]]).astype(np.int32),
                 np.concatenate([[0], piece_mask[start:end], [0]]).astype(np.int8),
-                LABELS[record["classification"]],
+                ERASER_LABELS[record["classification"]],
             ))
     return windows

@@ -93,21 +93,35 @@ def read_glue_tsv(path, text_a, text_b=None, label=None, label_map=None, has_hea
     return examples
 
 
-def read_eraser(directory, split, label_map):
-    """ERASER movie reviews: `<split>.jsonl` annotations plus the review texts in `docs/`."""
-    path = _require(os.path.join(directory, f"{split}.jsonl"))
-    examples = []
+ERASER_SPLIT_FILES = {"train": "train", "validation": "val", "test": "test"}
+ERASER_LABELS = {"NEG": 0, "POS": 1}
+
+
+def eraser_records(directory, split):
+    """Yields `(record, review text, jsonl path)` for each review of an ERASER split, checked.
+
+    Args:
+        directory: The ERASER `movies/` folder (`<split>.jsonl` annotations and `docs/`).
+        split: `train`, `validation` or `test`.
+    """
+    path = _require(os.path.join(directory, f"{ERASER_SPLIT_FILES[split]}.jsonl"))
     with open(path, encoding="utf-8") as handle:
         for number, line in enumerate(handle, start=1):
             try:
                 record = json.loads(line)
                 doc = os.path.join(directory, "docs", record["annotation_id"])
-                label = label_map[record["classification"]]
+                if record["classification"] not in ERASER_LABELS:
+                    raise KeyError(record["classification"])
             except (json.JSONDecodeError, KeyError) as error:
                 raise DataError(f"{path}, line {number}: malformed record ({error}).") from None
             with open(_require(doc), encoding="utf-8") as review:
-                examples.append(Example(_text(review.read(), doc, 1), None, label))
-    return examples
+                yield record, _text(review.read(), doc, 1), path
+
+
+def read_eraser(directory, split):
+    """ERASER movie reviews as `Example`s (NEG = 0, POS = 1)."""
+    return [Example(text, None, ERASER_LABELS[record["classification"]])
+            for record, text, _ in eraser_records(directory, split)]
 
 
 def read_ag_news(path):

@@ -68,8 +68,7 @@ _STD = {"train": "train.tsv", "validation": "dev.tsv", "test": "test.tsv"}
 
 
 def _eraser_movies(data_dir, split):
-    names = {"train": "train", "validation": "val", "test": "test"}
-    return read_eraser(os.path.join(data_dir, "eraser", "movies"), names[split], {"NEG": 0, "POS": 1})
+    return read_eraser(os.path.join(data_dir, "eraser", "movies"), split)
 
 
 def _ag_news(data_dir, split):

@@ -16,10 +16,10 @@ from tqdm import tqdm
 from analysis.attention_maps import cls_attention_maps
 from pipeline.atomic import atomic_path
 from pipeline.data import batches, num_batches
+from pipeline.paths import SPLIT_FOLDERS
 from pipeline.stage import FLAGS, current_task, define_common_flags, load_encoded, run, task_dir, tokenizer, trained_model
 
-SPLITS = {"train": "train", "val": "validation", "test": "test"}
-flags.DEFINE_enum("SPLIT", "test", list(SPLITS), "Split whose attention maps are stored.")
+flags.DEFINE_enum("SPLIT", "test", list(SPLIT_FOLDERS), "Split whose attention maps are stored.")
 define_common_flags(batch_size=16)
 
 
@@ -27,7 +27,7 @@ def main(argv):
     del argv
     task = current_task()
     dirs = task_dir().require()
-    encoded = load_encoded(task, SPLITS[FLAGS.SPLIT], tokenizer(), FLAGS.EVAL_EXAMPLES)
+    encoded = load_encoded(task, SPLIT_FOLDERS[FLAGS.SPLIT], tokenizer(), FLAGS.EVAL_EXAMPLES)
     model, _ = trained_model(task, dirs, lr_model=False)
     layers = model.config.num_hidden_layers
     folder = dirs.path + f"/data/attn/{FLAGS.SPLIT}"

@@ -17,14 +17,14 @@ from tqdm import tqdm
 from models.saliency import saliency_step
 from pipeline.atomic import atomic_path
 from pipeline.data import batches, num_batches
+from pipeline.paths import SPLIT_FOLDERS
 from pipeline.stage import (FLAGS, build_model, current_task, define_common_flags, load_encoded, ranked_epochs, run,
                             task_dir, tokenizer)
 from tasks.readers import DataError
 
-SPLITS = {"train": "train", "val": "validation", "test": "test"}
 TOP_EPOCHS = 3
 
-flags.DEFINE_enum("SPLIT", "train", list(SPLITS), "Split whose saliencies are stored.")
+flags.DEFINE_enum("SPLIT", "train", list(SPLIT_FOLDERS), "Split whose saliencies are stored.")
 define_common_flags()
 
 
@@ -32,7 +32,7 @@ def main(argv):
     del argv
     task = current_task()
     dirs = task_dir().require()
-    split = SPLITS[FLAGS.SPLIT]
+    split = SPLIT_FOLDERS[FLAGS.SPLIT]
     limit = FLAGS.TRAIN_EXAMPLES if split == "train" else FLAGS.EVAL_EXAMPLES
     encoded = load_encoded(task, split, tokenizer(), limit)
     if not task.is_regression and (encoded.labels < 0).any():
