@@ -14,7 +14,6 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import datetime  # noqa: E402
-import time  # noqa: E402
 
 import numpy as np  # noqa: E402
 import pipeline  # noqa: E402,F401
@@ -22,6 +21,7 @@ import tensorflow as tf  # noqa: E402
 from absl import app, flags  # noqa: E402
 
 from benchmarks.report import machine  # noqa: E402
+from benchmarks.wallclock import call_seconds  # noqa: E402
 from models.backbones import resolve_backbone  # noqa: E402
 from models.modeling_tf_bert import TFBertForSequenceClassification  # noqa: E402
 from models.token_removal import extended_mask, pack_survivors  # noqa: E402
@@ -37,20 +37,14 @@ flags.DEFINE_integer("RUNS", 20, "Timed calls per measurement (median kept).")
 flags.DEFINE_string("RESULTS_DIR", os.path.join(REPO, "benchmarks", "results"), "Output folder.")
 
 
-def _call_ms(function, args):
-    start = time.perf_counter()
-    tf.nest.map_structure(lambda t: t.numpy(), function(*args))
-    return 1000 * (time.perf_counter() - start)
-
-
 def median_ms(*functions_and_args):
     """Median ms of each `(function, args)`, the calls alternating so drift hits all alike."""
     for function, args in functions_and_args:
-        _call_ms(function, args)
+        call_seconds(function, *args)
     times = [[] for _ in functions_and_args]
     for _ in range(FLAGS.RUNS):
         for slot, (function, args) in zip(times, functions_and_args):
-            slot.append(_call_ms(function, args))
+            slot.append(1000 * call_seconds(function, *args))
     return [float(np.median(slot)) for slot in times]
 
 

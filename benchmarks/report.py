@@ -13,13 +13,19 @@ import tensorflow as tf  # noqa: E402
 from pipeline.atomic import atomic_path, write_json, write_text  # noqa: E402
 
 SPEED_KEYS = ("task", "backbone", "max_length", "train_examples", "eval_examples", "baseline_score", "adapler_score",
-              "flops_speedup", "measured_speedup_batch1", "measured_speedup_batched", "command", "machine", "date")
+              "flops_speedup", "measured_speedup_batch1", "measured_speedup_batched", "layer_bound_speedup_batch1",
+              "command", "machine", "date")
 
 
 def machine():
     """The machine line recorded with every result."""
     return (f"{platform.machine()}, {os.cpu_count()} cores, {platform.system()} {platform.release()}, "
             f"Python {platform.python_version()}, TensorFlow {tf.__version__}")
+
+
+def _format_speedup(value):
+    # Runs recorded before the layer-time bound existed have none.
+    return "-" if value is None else f"{value:.2f}x"
 
 
 def update_speed_table(results_dir, run):
@@ -35,17 +41,21 @@ def update_speed_table(results_dir, run):
         "Written by `benchmarks/reproduce.py` (one JSON per run beside this file, with every setting, the",
         "command, the machine and the date). Scores on the dev split; speedups are ratios of totals over the",
         "same examples: FLOPs counted from the config, wall-clock as the summed median of interleaved calls",
-        "of the plain fine-tuned model and AdapLeR with hard removal.", "",
+        "of the plain fine-tuned model and AdapLeR with hard removal. The layer-time bound is the batch-1",
+        "speedup predicted from how one encoder layer's time grows with length on this machine, as if",
+        "nothing but the layers cost time: measured close to it means AdapLeR's own machinery is cheap, and",
+        "its distance to the FLOPs speedup is what short sequences lose in core utilisation.", "",
         "| task | backbone | max len | train | dev | baseline | AdapLeR | FLOPs speedup | measured b=1 | "
-        "measured batched | measured/FLOPs (b=1) | date |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "measured batched | measured/FLOPs (b=1) | layer-time bound b=1 | date |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in runs:
         lines.append(
             f"| {r['task']} | {r['backbone']} | {r['max_length']} | {r['train_examples']} | {r['eval_examples']} | "
             f"{r['baseline_score']:.4f} | {r['adapler_score']:.4f} | {r['flops_speedup']:.2f}x | "
             f"{r['measured_speedup_batch1']:.2f}x | {r['measured_speedup_batched']:.2f}x | "
-            f"{r['measured_speedup_batch1'] / r['flops_speedup']:.2f} | {r['date']} |"
+            f"{r['measured_speedup_batch1'] / r['flops_speedup']:.2f} | "
+            f"{_format_speedup(r.get('layer_bound_speedup_batch1'))} | {r['date']} |"
         )
     lines += ["", "Commands:", ""] + [f"- `{r['command']}`" for r in runs] + ["", f"Machine: {runs[-1]['machine']}", ""]
     write_text(os.path.join(results_dir, "README.md"), "\n".join(lines))

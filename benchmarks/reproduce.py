@@ -22,7 +22,7 @@ import pipeline  # noqa: E402,F401
 from absl import app, flags  # noqa: E402
 
 from benchmarks.report import machine, plot_tradeoff, update_speed_table  # noqa: E402
-from benchmarks.wallclock import compare, eta_sweep  # noqa: E402
+from benchmarks.wallclock import compare, eta_sweep, layer_time_curve  # noqa: E402
 from models.backbones import backbone_label, load_tokenizer, resolve_backbone  # noqa: E402
 from models.modeling_tf_bert import TFBertForSequenceClassification  # noqa: E402
 from pipeline.atomic import write_json  # noqa: E402
@@ -116,8 +116,10 @@ def main(argv):
     outputs = predict(adapler, dev, FLAGS.BATCH_SIZE, lr_mode=True)
     adapler_score = score(task, dev.labels, outputs["logits"])[metric]
     flops = flops_report(adapler.config, task.num_labels, dev.lengths, outputs["lengths"])
-    batch1 = compare(plain, adapler, dev, 1, FLAGS.REPEATS, limit=FLAGS.TIMING_EXAMPLES)
-    batched = compare(plain, adapler, dev, FLAGS.TIMING_BATCH_SIZE, FLAGS.REPEATS)
+    batch1 = compare(plain, adapler, dev, 1, FLAGS.REPEATS, limit=FLAGS.TIMING_EXAMPLES,
+                     curve=layer_time_curve(plain, 1, FLAGS.MAX_LENGTH))
+    batched = compare(plain, adapler, dev, FLAGS.TIMING_BATCH_SIZE, FLAGS.REPEATS,
+                      curve=layer_time_curve(plain, FLAGS.TIMING_BATCH_SIZE, FLAGS.MAX_LENGTH, repeats=3))
     sweep = eta_sweep(adapler, dev, FLAGS.TIMING_BATCH_SIZE, [float(s) for s in FLAGS.SCALES],
                       lambda logits: score(task, dev.labels, logits)[metric],
                       timing=(plain, FLAGS.SWEEP_TIMING_EXAMPLES))
@@ -127,6 +129,7 @@ def main(argv):
         "train_examples": train_count, "eval_examples": len(dev), "eval_split": split, "metric": metric,
         "baseline_score": baseline, "adapler_score": adapler_score, "flops_speedup": flops["speedup"],
         "measured_speedup_batch1": batch1["measured_speedup"], "measured_speedup_batched": batched["measured_speedup"],
+        "layer_bound_speedup_batch1": batch1["layer_bound_speedup"],
         "batch1": batch1, "batched": batched, "sweep": sweep,
         "eta": adapler.bert.encoder.ETA.numpy().tolist(), "theta": adapler.bert.encoder.THETA.numpy().tolist(),
         "windows": "first MAX_LENGTH-2 word-pieces of each example",

@@ -3,19 +3,66 @@
 import time
 
 import numpy as np
+import tensorflow as tf
 
 from pipeline.data import batches
 from pipeline.evaluation import compiled_forward, flops_report, predict
 
 
-def _seconds(function, inputs):
+def call_seconds(function, *args):
+    """Wall-clock seconds of one call, its outputs fetched to the host."""
     start = time.perf_counter()
-    logits, _ = function(inputs)
-    logits.numpy()
+    tf.nest.map_structure(lambda t: t.numpy(), function(*args))
     return time.perf_counter() - start
 
 
-def compare(plain, adapler, encoded, batch_size, repeats=3, limit=None):
+def layer_time_curve(model, batch_size, max_length, repeats=10):
+    """How one encoder layer's time grows with sequence length on this machine.
+
+    Times the model's first layer (median of `repeats` compiled calls) at lengths 8, 16, 32, ...
+    and `max_length`. The curve bounds what any token-removal method can gain in wall-clock: a
+    layer on n/4 tokens takes more than a quarter of the time when short sequences use the cores
+    less well.
+
+    Args:
+        model: A `TFBertForSequenceClassification`.
+        batch_size: Batch size the layer is timed at.
+        max_length: Longest length timed.
+        repeats: Timed calls per length.
+
+    Returns:
+        `(lengths, seconds)` lists, lengths increasing.
+    """
+    layer = model.bert.encoder.layer[0]
+    run = tf.function(lambda hidden, bias: layer(hidden, bias, None, None, None, None, False)[0],
+                      reduce_retracing=True)
+    lengths = sorted({n for n in (8, 16, 32, 64, 128, 256, 512) if n < max_length} | {max_length})
+    seconds = []
+    for n in lengths:
+        hidden = tf.random.normal([batch_size, n, model.config.hidden_size])
+        bias = tf.zeros([batch_size, 1, 1, n])
+        run(hidden, bias)
+        seconds.append(float(np.median([call_seconds(run, hidden, bias) for _ in range(repeats)])))
+    return lengths, seconds
+
+
+def layer_bound_speedup(curve, plain_lengths, adapler_lengths):
+    """The speedup AdapLeR would show if only its encoder layers cost time.
+
+    Args:
+        curve: `(lengths, seconds)` from `layer_time_curve` (interpolated linearly between points).
+        plain_lengths: `[batches]` padded length of each batch for the plain model.
+        adapler_lengths: `[batches, L]` length each AdapLeR layer ran at in each batch.
+
+    Returns:
+        Predicted plain time over predicted AdapLeR time.
+    """
+    adapler_lengths = np.asarray(adapler_lengths, np.float64)
+    plain = np.interp(np.asarray(plain_lengths, np.float64), *curve) * adapler_lengths.shape[1]
+    return float(plain.sum() / np.interp(adapler_lengths, *curve).sum())
+
+
+def compare(plain, adapler, encoded, batch_size, repeats=3, limit=None, curve=None):
     """Times both models on the same batches, alternating calls, and counts their FLOPs.
 
     Args:
@@ -25,6 +72,8 @@ def compare(plain, adapler, encoded, batch_size, repeats=3, limit=None):
         batch_size: Examples per call (1 = latency).
         repeats: Timed calls per batch and model; the median is kept.
         limit: Use only the first `limit` examples.
+        curve: Optional `layer_time_curve` at this batch size, which adds `layer_bound_speedup`
+            and `measured_over_bound` (how much of the layer-time bound the whole model reaches).
 
     Returns:
         Dict with summed median seconds of each model, `measured_speedup`, `flops_speedup`,
@@ -35,22 +84,28 @@ def compare(plain, adapler, encoded, batch_size, repeats=3, limit=None):
     plain_fn, adapler_fn = compiled_forward(plain, False), compiled_forward(adapler, True)
     first = next(batches(encoded, batch_size))[0]
     plain_fn(first), adapler_fn(first)  # trace once each
-    plain_time, adapler_time, lengths = 0.0, 0.0, []
+    plain_time, adapler_time, lengths, padded, layer_lengths = 0.0, 0.0, [], [], []
     for inputs, _, _ in batches(encoded, batch_size):
         plain_runs, adapler_runs = [], []
         for _ in range(repeats):
-            plain_runs.append(_seconds(plain_fn, inputs))
-            adapler_runs.append(_seconds(adapler_fn, inputs))
+            plain_runs.append(call_seconds(plain_fn, inputs))
+            adapler_runs.append(call_seconds(adapler_fn, inputs))
         plain_time += float(np.median(plain_runs))
         adapler_time += float(np.median(adapler_runs))
         lengths.append(adapler_fn(inputs)[1].numpy())
+        padded.append(int(inputs["input_ids"].shape[1]))
+        layer_lengths.append(lengths[-1].max(axis=0))
     flops = flops_report(adapler.config, adapler.config.num_labels, encoded.lengths, np.concatenate(lengths))["speedup"]
     measured = plain_time / adapler_time
-    return {
+    result = {
         "batch_size": batch_size, "examples": len(encoded), "repeats": repeats,
         "plain_seconds": plain_time, "adapler_seconds": adapler_time,
         "measured_speedup": measured, "flops_speedup": flops, "measured_over_flops": measured / flops,
     }
+    if curve is not None:
+        bound = layer_bound_speedup(curve, padded, layer_lengths)
+        result.update(layer_bound_speedup=bound, measured_over_bound=measured / bound, layer_time_curve=curve)
+    return result
 
 
 def eta_sweep(adapler, encoded, batch_size, scales, score_fn, timing=None):

@@ -5,12 +5,16 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
+from benchmarks.wallclock import layer_bound_speedup, layer_time_curve
 from pipeline.paths import REPO
+from tiny import tiny_model
 
 RUN_KEYS = {"task", "backbone", "max_length", "train_examples", "eval_examples", "baseline_score", "adapler_score",
-            "flops_speedup", "measured_speedup_batch1", "measured_speedup_batched", "command", "machine", "date"}
+            "flops_speedup", "measured_speedup_batch1", "measured_speedup_batched", "layer_bound_speedup_batch1",
+            "command", "machine", "date"}
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +37,7 @@ def test_speed_json_lists_the_run_with_every_required_key(results):
     assert run["eval_examples"] == 32
     for key in ("baseline_score", "adapler_score"):
         assert 0.0 <= run[key] <= 1.0
-    for key in ("flops_speedup", "measured_speedup_batch1", "measured_speedup_batched"):
+    for key in ("flops_speedup", "measured_speedup_batch1", "measured_speedup_batched", "layer_bound_speedup_batch1"):
         assert run[key] > 0
     assert "reproduce.py" in run["command"] and "cores" in run["machine"]
 
@@ -53,3 +57,24 @@ def test_plot_and_table_are_written(results):
         assert handle.read(8) == b"\x89PNG\r\n\x1a\n"
     table = open(results / "README.md").read()
     assert "| sst2 | all-MiniLM-L6-v2 | 32 | 64 | 32 |" in table
+
+
+@pytest.mark.parametrize(
+    "curve, plain, adapler, expected",
+    [
+        # Time proportional to length: the bound is the ratio of token-layers, 2*16 / (16+8).
+        (([8, 64], [8.0, 64.0]), [16], [[16, 8]], 32 / 24),
+        # Time independent of length: removing tokens cannot help.
+        (([8, 64], [2.0, 2.0]), [40, 30], [[40, 8], [30, 9]], 1.0),
+        # Linear interpolation between timed lengths: T(12) = 2, T(8) = 1 (lengths below 8 clamp to T(8)).
+        (([8, 16], [1.0, 3.0]), [12], [[12, 4]], 4 / 3),
+    ],
+)
+def test_layer_bound_speedup(curve, plain, adapler, expected):
+    assert layer_bound_speedup(curve, plain, adapler) == pytest.approx(expected)
+
+
+def test_layer_time_curve_times_increasing_lengths_up_to_the_maximum():
+    lengths, seconds = layer_time_curve(tiny_model(adapler=False), batch_size=2, max_length=40, repeats=2)
+    assert lengths == [8, 16, 32, 40]
+    assert len(seconds) == 4 and np.all(np.asarray(seconds) > 0)
