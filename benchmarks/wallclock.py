@@ -19,10 +19,10 @@ def call_seconds(function, *args):
 def layer_time_curve(model, batch_size, max_length, repeats=10):
     """How one encoder layer's time grows with sequence length on this machine.
 
-    Times the model's first layer (median of `repeats` compiled calls) at lengths 8, 16, 32, ...
-    and `max_length`. The curve bounds what any token-removal method can gain in wall-clock: a
-    layer on n/4 tokens takes more than a quarter of the time when short sequences use the cores
-    less well.
+    Times the model's first layer (median of `repeats` calls of one length-generic graph,
+    interleaved across lengths) at lengths 8, 16, 32, ... and `max_length`. The curve bounds what
+    any token-removal method can gain in wall-clock: a layer on n/4 tokens takes more than a
+    quarter of the time when short sequences use the cores less well.
 
     Args:
         model: A `TFBertForSequenceClassification`.
@@ -35,15 +35,17 @@ def layer_time_curve(model, batch_size, max_length, repeats=10):
     """
     layer = model.bert.encoder.layer[0]
     run = tf.function(lambda hidden, bias: layer(hidden, bias, None, None, None, None, False)[0],
-                      reduce_retracing=True)
+                      input_signature=[tf.TensorSpec([None, None, model.config.hidden_size]),
+                                       tf.TensorSpec([None, 1, 1, None])])
     lengths = sorted({n for n in (8, 16, 32, 64, 128, 256, 512) if n < max_length} | {max_length})
-    seconds = []
-    for n in lengths:
-        hidden = tf.random.normal([batch_size, n, model.config.hidden_size])
-        bias = tf.zeros([batch_size, 1, 1, n])
+    inputs = [(tf.random.normal([batch_size, n, model.config.hidden_size]), tf.zeros([batch_size, 1, 1, n]))
+              for n in lengths]
+    for hidden, bias in inputs:
         run(hidden, bias)
-        seconds.append(float(np.median([call_seconds(run, hidden, bias) for _ in range(repeats)])))
-    return lengths, seconds
+    # Round-robin over lengths, as the model timings interleave, so a slow spell on a shared
+    # machine lands on every length instead of bending the curve.
+    times = [[call_seconds(run, *args) for args in inputs] for _ in range(repeats)]
+    return lengths, [float(t) for t in np.median(times, axis=0)]
 
 
 def layer_bound_speedup(curve, plain_lengths, adapler_lengths):
