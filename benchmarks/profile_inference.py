@@ -21,7 +21,7 @@ import tensorflow as tf  # noqa: E402
 from absl import app, flags  # noqa: E402
 
 from benchmarks.report import machine  # noqa: E402
-from benchmarks.wallclock import call_seconds  # noqa: E402
+from benchmarks.wallclock import call_seconds, interleaved_medians  # noqa: E402
 from models.backbones import resolve_backbone  # noqa: E402
 from models.modeling_tf_bert import TFBertForSequenceClassification  # noqa: E402
 from models.token_removal import extended_mask, pack_survivors  # noqa: E402
@@ -41,11 +41,7 @@ def median_ms(*functions_and_args):
     """Median ms of each `(function, args)`, the calls alternating so drift hits all alike."""
     for function, args in functions_and_args:
         call_seconds(function, *args)
-    times = [[] for _ in functions_and_args]
-    for _ in range(FLAGS.RUNS):
-        for slot, (function, args) in zip(times, functions_and_args):
-            slot.append(1000 * call_seconds(function, *args))
-    return [float(np.median(slot)) for slot in times]
+    return [1000 * seconds for seconds in interleaved_medians(list(functions_and_args), FLAGS.RUNS)]
 
 
 def main(argv):

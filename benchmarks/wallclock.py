@@ -16,6 +16,23 @@ def call_seconds(function, *args):
     return time.perf_counter() - start
 
 
+def interleaved_medians(calls, repeats):
+    """Median seconds of each `(function, args)` call, taken in turn `repeats` times.
+
+    Round-robin rather than one function after another, so a slow spell on a shared machine
+    lands on every call alike instead of bending one of them.
+
+    Args:
+        calls: List of `(function, args)`; callers warm them up (trace) first.
+        repeats: Timed calls of each.
+
+    Returns:
+        List of median seconds, one per call.
+    """
+    times = [[call_seconds(function, *args) for function, args in calls] for _ in range(repeats)]
+    return [float(t) for t in np.median(times, axis=0)]
+
+
 def layer_time_curve(model, batch_size, max_length, repeats=10):
     """How one encoder layer's time grows with sequence length on this machine.
 
@@ -42,10 +59,7 @@ def layer_time_curve(model, batch_size, max_length, repeats=10):
               for n in lengths]
     for hidden, bias in inputs:
         run(hidden, bias)
-    # Round-robin over lengths, as the model timings interleave, so a slow spell on a shared
-    # machine lands on every length instead of bending the curve.
-    times = [[call_seconds(run, *args) for args in inputs] for _ in range(repeats)]
-    return lengths, [float(t) for t in np.median(times, axis=0)]
+    return lengths, interleaved_medians([(run, args) for args in inputs], repeats)
 
 
 def layer_bound_speedup(curve, plain_lengths, adapler_lengths):
@@ -88,12 +102,9 @@ def compare(plain, adapler, encoded, batch_size, repeats=3, limit=None, curve=No
     plain_fn(first), adapler_fn(first)  # trace once each
     plain_time, adapler_time, lengths, padded, layer_lengths = 0.0, 0.0, [], [], []
     for inputs, _, _ in batches(encoded, batch_size):
-        plain_runs, adapler_runs = [], []
-        for _ in range(repeats):
-            plain_runs.append(call_seconds(plain_fn, inputs))
-            adapler_runs.append(call_seconds(adapler_fn, inputs))
-        plain_time += float(np.median(plain_runs))
-        adapler_time += float(np.median(adapler_runs))
+        plain_median, adapler_median = interleaved_medians([(plain_fn, (inputs,)), (adapler_fn, (inputs,))], repeats)
+        plain_time += plain_median
+        adapler_time += adapler_median
         lengths.append(adapler_fn(inputs)[1].numpy())
         padded.append(int(inputs["input_ids"].shape[1]))
         layer_lengths.append(lengths[-1].max(axis=0))

@@ -7,8 +7,9 @@ import sys
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
-from benchmarks.wallclock import layer_bound_speedup, layer_time_curve
+from benchmarks.wallclock import interleaved_medians, layer_bound_speedup, layer_time_curve
 from pipeline.paths import REPO
 from tiny import tiny_model
 
@@ -78,3 +79,17 @@ def test_layer_time_curve_times_increasing_lengths_up_to_the_maximum():
     lengths, seconds = layer_time_curve(tiny_model(adapler=False), batch_size=2, max_length=40, repeats=2)
     assert lengths == [8, 16, 32, 40]
     assert len(seconds) == 4 and np.all(np.asarray(seconds) > 0)
+
+
+def test_interleaved_medians_alternates_the_calls_and_keeps_one_median_each():
+    order = []
+
+    def recorder(name):
+        def call(value):
+            order.append(name)
+            return tf.constant(value)
+        return call
+
+    medians = interleaved_medians([(recorder("a"), (1.0,)), (recorder("b"), (2.0,))], repeats=3)
+    assert order == ["a", "b"] * 3
+    assert len(medians) == 2 and all(m > 0 for m in medians)
