@@ -10,8 +10,10 @@ from transformers.utils import logging as transformers_logging
 
 from models.backbones import EMBEDDED, backbone_label, load_tokenizer, resolve_backbone
 from models.checkpoints import CheckpointError
+from pipeline.atomic import write_pickle
 from pipeline.data import encode
 from pipeline.paths import TaskDir
+from tasks.hatexplain import TIE_RULES
 from tasks.readers import DataError
 from tasks.registry import get_task, load_split
 
@@ -28,9 +30,13 @@ def define_common_flags(batch_size=32, max_length=128):
     flags.DEFINE_string("BASE_MODEL", EMBEDDED,
                         "Backbone: all-MiniLM-L6-v2 (embedded, offline), bert-base-uncased (hub) or a local BERT folder.")
     flags.DEFINE_string("DATA_DIR", os.environ.get("ADAPLER_DATA_DIR", ""),
-                        "Folder with glue/, eraser/, ag_news/ in upstream formats; empty = tensorflow-datasets.")
+                        "Folder with the upstream layouts (glue/, eraser/, ag_news/, dbpedia_csv/, aclImdb/, "
+                        "hatexplain/); empty = tensorflow-datasets.")
     flags.DEFINE_integer("TRAIN_EXAMPLES", 0, "Use only the first N training examples (0 = all).", lower_bound=0)
     flags.DEFINE_integer("EVAL_EXAMPLES", 0, "Use only the first N evaluation examples (0 = all).", lower_bound=0)
+    flags.DEFINE_enum("HATEXPLAIN_TIES", "drop", list(TIE_RULES),
+                      "HateXplain posts whose three annotators all disagree: 'drop' them as the upstream dataset "
+                      "does, or 'original': label them hatespeech, as the original code's set order did.")
     flags.mark_flag_as_required("TASK")
 
 
@@ -53,7 +59,33 @@ def current_task():
 
 
 def task_dir():
-    return TaskDir(backbone_label(FLAGS.BASE_MODEL), FLAGS.TASK, FLAGS.DATA_SEED)
+    """The run's task directory: the checkpoint's own when `--MODEL_PATH` lies in one, else the one
+    `build_task_dirs.sh` built for this task and seed (see `TaskDir.locate`)."""
+    model_path = FLAGS.MODEL_PATH if "MODEL_PATH" in FLAGS else ""
+    if model_path:
+        return checkpoint_task_dir(model_path)
+    return TaskDir.locate(backbone_label(FLAGS.BASE_MODEL), FLAGS.TASK, FLAGS.DATA_SEED)
+
+
+def checkpoint_task_dir(path):
+    """Where the outputs of `--MODEL_PATH` go: its task directory, or beside it when it lies outside any.
+
+    Inside a task directory, the directory's seed becomes `--DATA_SEED` (splits held out of the
+    training data depend on it); an explicit `--DATA_SEED` or `--TASK` that contradicts the path
+    is an error.
+    """
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"--MODEL_PATH {path} not found.")
+    dirs = TaskDir.of_checkpoint(path)
+    if dirs is None:
+        return TaskDir.beside(path, FLAGS.TASK, FLAGS.DATA_SEED)
+    if dirs.task != FLAGS.TASK:
+        raise DataError(f"--MODEL_PATH {path} lies in the task directory of {dirs.task!r}, not --TASK {FLAGS.TASK}.")
+    if FLAGS["DATA_SEED"].present and FLAGS.DATA_SEED != dirs.seed:
+        raise DataError(f"--MODEL_PATH {path} lies in the task directory of seed {dirs.seed}, not --DATA_SEED "
+                        f"{FLAGS.DATA_SEED}.")
+    FLAGS.DATA_SEED = dirs.seed
+    return dirs
 
 
 def tokenizer():
@@ -62,7 +94,7 @@ def tokenizer():
 
 def load_encoded(task, split, tok, limit=0):
     """A tokenised split, cut to its first `limit` examples when `limit` > 0."""
-    examples = load_split(task, split, FLAGS.DATA_DIR or None)
+    examples = load_split(task, split, FLAGS.DATA_DIR or None, seed=FLAGS.DATA_SEED, tie_rule=FLAGS.HATEXPLAIN_TIES)
     if limit:
         examples = examples[:limit]
     return encode(examples, tok, FLAGS.MAX_LENGTH)
@@ -113,6 +145,23 @@ def define_checkpoint_flags(split_default, split_help):
 
 def adapler_name(dirs):
     return dirs.adapler_name(FLAGS.SAVE_NAME, FLAGS.GAMMA, FLAGS.PHI)
+
+
+def run_name(dirs):
+    """Names the outputs of stages 4 and 5: the checkpoint's file name when `--MODEL_PATH` is given
+    (without the `_lr` suffix of AdapLeR checkpoints), else the AdapLeR run name or `bert`."""
+    if FLAGS.MODEL_PATH:
+        stem = os.path.splitext(os.path.basename(FLAGS.MODEL_PATH))[0]
+        return stem[: -len("_lr")] if FLAGS.LR_MODEL and stem.endswith("_lr") else stem
+    return adapler_name(dirs) if FLAGS.LR_MODEL else "bert"
+
+
+def write_flops_per_example(dirs, checkpoint, split, encoded, outputs, flops):
+    """`logs/flops_per_example.pickle` of stages 4 and 5: input lengths, per-layer lengths, FLOPs."""
+    write_pickle(dirs.log("flops_per_example.pickle"), {
+        "checkpoint": checkpoint, "split": split, "input_lengths": encoded.lengths,
+        "layer_lengths": outputs["lengths"], "bert_flops": flops["bert"], "model_flops": flops["model"],
+    })
 
 
 def file_logger(path):

@@ -2,16 +2,17 @@
 
     python run_files/run_classification_evaluation.py --TASK=sst2 --LR_MODEL --SPLIT=validation
 
-Without --LR_MODEL the best fine-tuned epoch is evaluated (speedup 1 by definition).
+Without --LR_MODEL the best fine-tuned epoch is evaluated (speedup 1 by definition). With
+--MODEL_PATH the outputs go to that checkpoint's task directory (or beside it) and are named after it.
 """
 
 import _bootstrap  # noqa: F401
 
 import pipeline  # noqa: F401
-from pipeline.atomic import write_json, write_pickle
+from pipeline.atomic import write_json
 from pipeline.evaluation import flops_report, predict, score
-from pipeline.stage import (FLAGS, adapler_name, current_task, define_checkpoint_flags, define_common_flags,
-                            load_encoded, run, task_dir, tokenizer, trained_model)
+from pipeline.stage import (FLAGS, current_task, define_checkpoint_flags, define_common_flags, load_encoded, run,
+                            run_name, task_dir, tokenizer, trained_model, write_flops_per_example)
 from tasks.readers import DataError
 
 define_checkpoint_flags("validation", "Labelled split: validation, validation_mismatched (MNLI) or test.")
@@ -29,14 +30,11 @@ def main(argv):
     outputs = predict(model, encoded, FLAGS.BATCH_SIZE, lr_mode=FLAGS.LR_MODEL, description=FLAGS.SPLIT)
     scores = score(task, encoded.labels, outputs["logits"])
     flops = flops_report(model.config, task.num_labels, encoded.lengths, outputs["lengths"])
-    name = adapler_name(dirs) if FLAGS.LR_MODEL else "bert"
-    write_pickle(dirs.log("flops_per_example.pickle"), {
-        "checkpoint": path, "split": FLAGS.SPLIT, "input_lengths": encoded.lengths,
-        "layer_lengths": outputs["lengths"], "bert_flops": flops["bert"], "model_flops": flops["model"],
-    })
-    write_json(dirs.log(f"eval_{name}_{FLAGS.SPLIT}.json"), {
+    write_flops_per_example(dirs, path, FLAGS.SPLIT, encoded, outputs, flops)
+    write_json(dirs.log(f"eval_{run_name(dirs)}_{FLAGS.SPLIT}.json"), {
         "checkpoint": path, "split": FLAGS.SPLIT, "count": len(encoded), "scores": scores,
-        "speedup": flops["speedup"],
+        "speedup": flops["speedup"], "mean_input_length": float(encoded.lengths.mean()),
+        "mean_layer_lengths": None if outputs["lengths"] is None else outputs["lengths"].mean(axis=0).tolist(),
     })
     for metric, value in scores.items():
         print(f"{metric.upper()}: {value:.4f}")

@@ -1,9 +1,13 @@
-"""Stage 5: predictions on the unlabelled GLUE test split, as the GLUE server expects them.
+"""Stage 5: predictions on an unlabelled GLUE test split, as the GLUE server expects them.
 
     python run_files/run_glue_prediction.py --TASK=sst2 --LR_MODEL
+    python run_files/run_glue_prediction.py --TASK=mnli --SPLIT=test_mismatched --LR_MODEL
+    python run_files/run_glue_prediction.py --TASK=mnli --SPLIT=ax --LR_MODEL   # the diagnostic set, MNLI model
 
 Writes `logs/glue_prediction_<name>_<split>.tsv` (`index<TAB>prediction`, GLUE label names) and
-prints the FLOPs speedup on that split.
+`logs/flops_per_example.pickle`, and prints the FLOPs speedup on that split. With --MODEL_PATH the
+outputs go to that checkpoint's task directory (or beside it) and are named after it.
+`tools/make_glue_submission.py` collects the files into the zip the server takes.
 """
 
 import _bootstrap  # noqa: F401
@@ -11,11 +15,11 @@ import _bootstrap  # noqa: F401
 import pipeline  # noqa: F401
 from pipeline.atomic import write_text
 from pipeline.evaluation import flops_report, predict, predictions_from_logits
-from pipeline.stage import (FLAGS, adapler_name, current_task, define_checkpoint_flags, define_common_flags,
-                            load_encoded, run, task_dir, tokenizer, trained_model)
+from pipeline.stage import (FLAGS, current_task, define_checkpoint_flags, define_common_flags, load_encoded, run,
+                            run_name, task_dir, tokenizer, trained_model, write_flops_per_example)
 from tasks.readers import DataError
 
-define_checkpoint_flags("test", "Split to predict (the unlabelled GLUE test split).")
+define_checkpoint_flags("test", "GLUE test split to predict: test, or for MNLI also test_mismatched and ax.")
 define_common_flags()
 
 
@@ -28,20 +32,23 @@ def format_prediction(task, value):
 def main(argv):
     del argv
     task = current_task()
-    if task.glue_name is None:
+    if not task.glue_files:
         raise DataError(f"--TASK {task.name} is not a GLUE task; use run_files/run_classification_evaluation.py.")
+    if FLAGS.SPLIT not in task.glue_files:
+        raise DataError(f"--SPLIT {FLAGS.SPLIT}: the GLUE test splits of {task.name} are "
+                        f"{', '.join(task.glue_files)}.")
     dirs = task_dir().require()
     # The submission needs every test example, so --EVAL_EXAMPLES does not apply here.
     encoded = load_encoded(task, FLAGS.SPLIT, tokenizer())
-    model, _ = trained_model(task, dirs, FLAGS.LR_MODEL, FLAGS.MODEL_PATH)
+    model, checkpoint = trained_model(task, dirs, FLAGS.LR_MODEL, FLAGS.MODEL_PATH)
     outputs = predict(model, encoded, FLAGS.BATCH_SIZE, lr_mode=FLAGS.LR_MODEL, description=FLAGS.SPLIT)
     predictions = predictions_from_logits(task, outputs["logits"])
-    name = adapler_name(dirs) if FLAGS.LR_MODEL else "bert"
-    path = dirs.glue_prediction(name, FLAGS.SPLIT)
+    path = dirs.glue_prediction(run_name(dirs), FLAGS.SPLIT)
     lines = ["index\tprediction"] + [f"{i}\t{format_prediction(task, p)}" for i, p in enumerate(predictions)]
     write_text(path, "\n".join(lines) + "\n")
     flops = flops_report(model.config, task.num_labels, encoded.lengths, outputs["lengths"])
-    print(f"GLUE FILE ({task.glue_name}): {path}")
+    write_flops_per_example(dirs, checkpoint, FLAGS.SPLIT, encoded, outputs, flops)
+    print(f"GLUE FILE ({task.glue_files[FLAGS.SPLIT]}): {path}")
     print(f"COUNT: {len(encoded)}")
     print(f"SPEEDUP (TOTAL): {flops['speedup']:.4f}", flush=True)
 

@@ -1,10 +1,15 @@
-"""ERASER movie reviews as windows of word-pieces with human-rationale masks (SPEC 6)."""
+"""Documents with human rationales (ERASER movie reviews, HateXplain) as windows of word-pieces
+with rationale masks (SPEC 6)."""
 
+import os
 from dataclasses import dataclass
 
 import numpy as np
 
+from tasks.hatexplain import posts
 from tasks.readers import ERASER_LABELS, DataError, eraser_records
+
+RATIONALE_TASKS = ("movie_rationales", "hatexplain")
 
 
 @dataclass
@@ -63,12 +68,37 @@ def _word_mask(words, evidences, path):
     return mask
 
 
-def load_rationale_windows(directory, split, tokenizer, max_length):
-    """Windows of `max_length - 2` word-pieces with rationales, for every review of a split.
+def rationale_documents(task_name, data_dir, split, tie_rule="drop"):
+    """`(doc_id, words, word-level 0/1 rationale mask, label)` of every document of a split.
 
     Args:
-        directory: The ERASER `movies/` folder (jsonl files and `docs/`).
+        task_name: `movie_rationales` (ERASER evidence spans) or `hatexplain` (token rationales,
+            marked by at least half of the annotators who gave one; `normal` posts have none).
+        data_dir: Folder holding `eraser/movies/` or `hatexplain/`.
         split: `train`, `validation` or `test`.
+        tie_rule: HateXplain's rule for posts without a majority label.
+
+    Returns:
+        A list of tuples.
+    """
+    if task_name == "movie_rationales":
+        directory = os.path.join(data_dir, "eraser", "movies")
+        documents = []
+        for record, text, path in eraser_records(directory, split):
+            words = text.split()
+            documents.append((record["annotation_id"], words, _word_mask(words, record["evidences"], path),
+                              ERASER_LABELS[record["classification"]]))
+        return documents
+    if task_name == "hatexplain":
+        return [(post_id, tokens, mask, label) for post_id, tokens, label, mask in posts(data_dir, split, tie_rule)]
+    raise DataError(f"--TASK {task_name} has no human rationales; use one of {', '.join(RATIONALE_TASKS)}.")
+
+
+def load_rationale_windows(documents, tokenizer, max_length):
+    """Windows of `max_length - 2` word-pieces with rationales, for every document.
+
+    Args:
+        documents: `(doc_id, words, word mask, label)` tuples (see `rationale_documents`).
         tokenizer: A fast BERT tokenizer.
         max_length: Model input length ([CLS] and [SEP] included).
 
@@ -76,12 +106,11 @@ def load_rationale_windows(directory, split, tokenizer, max_length):
         List of `RationaleWindow`, windows without any rationale left out.
     """
     windows = []
-    for record, text, path in eraser_records(directory, split):
-        doc_id = record["annotation_id"]
-        words = text.split()
-        word_mask = _word_mask(words, record["evidences"], path)
+    for doc_id, words, word_mask, label in documents:
         encoded = tokenizer(words, is_split_into_words=True, add_special_tokens=False)
         ids = np.array(encoded["input_ids"], np.int32)
+        if not len(ids):
+            continue
         piece_mask = word_mask[np.array(encoded.word_ids())]
         for start, end in split_windows(piece_mask, max_length - 2):
             if not piece_mask[start:end].any():
@@ -90,6 +119,6 @@ def load_rationale_windows(directory, split, tokenizer, max_length):
                 doc_id, start,
                 np.concatenate([[tokenizer.cls_token_id], ids[start:end], [tokenizer.sep_token_id]]).astype(np.int32),
                 np.concatenate([[0], piece_mask[start:end], [0]]).astype(np.int8),
-                ERASER_LABELS[record["classification"]],
+                label,
             ))
     return windows

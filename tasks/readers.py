@@ -1,4 +1,5 @@
-"""Readers of the upstream file formats: GLUE TSVs, ERASER jsonl + docs/, AG News csv.
+"""Readers of the upstream file formats: GLUE TSVs, ERASER jsonl + docs/, AG News and DBpedia csv,
+IMDB's aclImdb folders (HateXplain: `tasks/hatexplain.py`).
 
 Each reader returns a list of `Example`s and raises `DataError` naming the file and row for
 anything malformed (missing columns, empty text, unknown label).
@@ -24,7 +25,7 @@ class Example:
     label: Union[int, float]
 
 
-def _require(path):
+def require_file(path):
     if not os.path.isfile(path):
         raise DataError(f"Data file not found: {path}")
     return path
@@ -38,7 +39,7 @@ def _text(value, path, row):
 
 def read_tsv_rows(path, has_header=True):
     """Rows of a GLUE TSV as dicts (header files) or lists; a UTF-8 BOM is dropped."""
-    with open(_require(path), encoding="utf-8-sig", newline="") as handle:
+    with open(require_file(path), encoding="utf-8-sig", newline="") as handle:
         rows = list(csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE))
     if not has_header:
         return [(number + 1, row) for number, row in enumerate(rows)]
@@ -104,7 +105,7 @@ def eraser_records(directory, split):
         directory: The ERASER `movies/` folder (`<split>.jsonl` annotations and `docs/`).
         split: `train`, `validation` or `test`.
     """
-    path = _require(os.path.join(directory, f"{ERASER_SPLIT_FILES[split]}.jsonl"))
+    path = require_file(os.path.join(directory, f"{ERASER_SPLIT_FILES[split]}.jsonl"))
     with open(path, encoding="utf-8") as handle:
         for number, line in enumerate(handle, start=1):
             try:
@@ -114,7 +115,7 @@ def eraser_records(directory, split):
                     raise KeyError(record["classification"])
             except (json.JSONDecodeError, KeyError) as error:
                 raise DataError(f"{path}, line {number}: malformed record ({error}).") from None
-            with open(_require(doc), encoding="utf-8") as review:
+            with open(require_file(doc), encoding="utf-8") as review:
                 yield record, _text(review.read(), doc, 1), path
 
 
@@ -124,13 +125,59 @@ def read_eraser(directory, split):
             for record, text, _ in eraser_records(directory, split)]
 
 
+def read_class_csv(path, classes, text="title and body"):
+    """Header-less csv rows `class,title,body` with classes 1..`classes` (mapped to 0..`classes`-1).
+
+    Args:
+        path: AG News or DBpedia `train.csv` / `test.csv`.
+        classes: Number of classes.
+        text: `title and body` (AG News, as before) or `body` (DBpedia: the original classifies `content`).
+
+    Returns:
+        List of `Example`.
+    """
+    valid = {str(c) for c in range(1, classes + 1)}
+    examples = []
+    with open(require_file(path), encoding="utf-8-sig", newline="") as handle:
+        for number, row in enumerate(csv.reader(handle), start=1):
+            if len(row) != 3 or row[0] not in valid:
+                raise DataError(f"{path}, row {number}: expected class 1-{classes}, title, body.")
+            title, body = row[1].strip(), row[2].strip()
+            value = f"{title} {body}".strip() if text == "title and body" else body
+            examples.append(Example(_text(value, path, number), None, int(row[0]) - 1))
+    return examples
+
+
 def read_ag_news(path):
     """AG News csv rows `class,title,description` with classes 1-4 (mapped to 0-3)."""
+    return read_class_csv(path, 4)
+
+
+def read_dbpedia(path):
+    """DBpedia-14 csv rows `class,title,content` with classes 1-14; the text is `content`."""
+    return read_class_csv(path, 14, text="body")
+
+
+IMDB_LABELS = {"neg": 0, "pos": 1}
+
+
+def read_imdb(directory):
+    """IMDB reviews from `aclImdb/<split>/{neg,pos}/<id>_<rating>.txt`, negatives first, by file id.
+
+    Args:
+        directory: `aclImdb/train` or `aclImdb/test`.
+
+    Returns:
+        List of `Example` (neg = 0, pos = 1); HTML line breaks become spaces.
+    """
     examples = []
-    with open(_require(path), encoding="utf-8", newline="") as handle:
-        for number, row in enumerate(csv.reader(handle), start=1):
-            if len(row) != 3 or row[0] not in {"1", "2", "3", "4"}:
-                raise DataError(f"{path}, row {number}: expected class 1-4, title, description.")
-            title, body = row[1].strip(), row[2].strip()
-            examples.append(Example(_text(f"{title} {body}".strip(), path, number), None, int(row[0]) - 1))
+    for folder, label in IMDB_LABELS.items():
+        path = os.path.join(directory, folder)
+        if not os.path.isdir(path):
+            raise DataError(f"Data folder not found: {path}")
+        names = [name for name in os.listdir(path) if name.endswith(".txt")]
+        for name in sorted(names, key=lambda n: (int(n.split("_")[0]) if n.split("_")[0].isdigit() else -1, n)):
+            with open(os.path.join(path, name), encoding="utf-8") as handle:
+                review = handle.read().replace("<br />", " ")
+            examples.append(Example(_text(review, os.path.join(path, name), 1), None, label))
     return examples

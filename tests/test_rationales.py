@@ -6,7 +6,7 @@ from sklearn.metrics import average_precision_score
 
 from analysis.rationale_metrics import average_precision, false_positive_rate, layer_agreement
 from models.backbones import load_tokenizer
-from tasks.rationales import load_rationale_windows, rationale_runs, split_windows
+from tasks.rationales import load_rationale_windows, rationale_documents, rationale_runs, split_windows
 
 
 def test_average_precision_by_hand():
@@ -52,7 +52,7 @@ def test_real_windows_never_cut_a_span_and_keep_every_rationale_token(data_dir, 
 
     directory = os.path.join(data_dir, "eraser", "movies")
     tokenizer = load_tokenizer("all-MiniLM-L6-v2")
-    windows = load_rationale_windows(directory, split, tokenizer, max_length=128)
+    windows = load_rationale_windows(rationale_documents("movie_rationales", data_dir, split), tokenizer, max_length=128)
     assert windows and all(len(w.input_ids) <= 128 and w.rationale.any() for w in windows)
     by_doc = {}
     for window in windows:

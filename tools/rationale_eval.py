@@ -1,4 +1,4 @@
-"""Do the tokens each layer keeps agree with human rationales? (SPEC 6, ERASER movie reviews)
+"""Do the tokens each layer keeps agree with human rationales? (SPEC 6: ERASER movie reviews, HateXplain)
 
     python tools/rationale_eval.py --TASK=movie_rationales --MAX_LENGTH=256 --SPLIT=test \
         --SAVE_NAME=bench --GAMMA=0.005 --PHI=0.0005
@@ -22,10 +22,10 @@ from pipeline.atomic import write_json
 from pipeline.paths import REPO
 from pipeline.stage import (FLAGS, current_task, define_adapler_name_flags, define_common_flags, run, task_dir,
                             tokenizer, trained_model)
-from tasks.rationales import load_rationale_windows
+from tasks.rationales import RATIONALE_TASKS, load_rationale_windows, rationale_documents
 from tasks.readers import DataError
 
-flags.DEFINE_enum("SPLIT", "test", ["train", "validation", "test"], "ERASER split to evaluate.")
+flags.DEFINE_enum("SPLIT", "test", ["train", "validation", "test"], "Split to evaluate.")
 flags.DEFINE_string("OUTPUT", os.path.join(REPO, "benchmarks", "results", "rationales.json"), "Result JSON.")
 define_adapler_name_flags()
 define_common_flags(batch_size=16)
@@ -34,19 +34,20 @@ define_common_flags(batch_size=16)
 def main(argv):
     del argv
     task = current_task()
-    if task.name != "movie_rationales":
-        raise DataError("The rationale analysis needs --TASK=movie_rationales (ERASER movie reviews).")
+    if task.name not in RATIONALE_TASKS:
+        raise DataError(f"The rationale analysis needs human rationales: --TASK {' or '.join(RATIONALE_TASKS)}.")
     if not FLAGS.DATA_DIR:
-        raise DataError("The rationale analysis reads the ERASER files: give --DATA_DIR (holding eraser/movies).")
+        raise DataError("The rationale analysis reads the upstream files: give --DATA_DIR (holding eraser/movies "
+                        "or hatexplain).")
     dirs = task_dir().require()
-    windows = load_rationale_windows(os.path.join(FLAGS.DATA_DIR, "eraser", "movies"), FLAGS.SPLIT, tokenizer(),
-                                     FLAGS.MAX_LENGTH)
+    documents = rationale_documents(task.name, FLAGS.DATA_DIR, FLAGS.SPLIT, FLAGS.HATEXPLAIN_TIES)
+    windows = load_rationale_windows(documents, tokenizer(), FLAGS.MAX_LENGTH)
     if FLAGS.EVAL_EXAMPLES:
         windows = windows[: FLAGS.EVAL_EXAMPLES]
     adapler, adapler_path = trained_model(task, dirs, lr_model=True)
     plain, plain_path = trained_model(task, dirs, lr_model=False)
     result = {
-        "split": FLAGS.SPLIT, "examples": len(windows), "documents": len({w.doc_id for w in windows}),
+        "task": task.name, "split": FLAGS.SPLIT, "examples": len(windows), "documents": len({w.doc_id for w in windows}),
         "max_length": FLAGS.MAX_LENGTH, "adapler_checkpoint": adapler_path, "finetuned_checkpoint": plain_path,
         "methods": evaluate(windows, adapler, plain, FLAGS.BATCH_SIZE),
     }
