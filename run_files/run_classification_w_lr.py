@@ -2,9 +2,11 @@
 
     python run_files/run_classification_w_lr.py --TASK=sst2 --GAMMA=1 --PHI=10 --INITIAL_MODEL_PATH=
 
-After each epoch the dev split is evaluated with hard removal; the checkpoint kept is the one with
-the highest FLOPs speedup among epochs scoring above (best fine-tuned score - 0.01). If no epoch
-qualifies, the best-scoring epoch is kept and the log says so.
+After each epoch the dev split is evaluated with hard removal; the checkpoint kept follows
+`pipeline/keep_rule.py`: among epochs scoring above (best fine-tuned score - 0.01), those within 1%
+of the highest FLOPs speedup count as equally fast and the most accurate of them is kept. If no
+epoch qualifies, the best-scoring epoch is kept and the log says so. The file always holds the
+choice so far, so an interrupted run leaves a usable checkpoint.
 """
 
 import _bootstrap  # noqa: F401
@@ -22,11 +24,11 @@ from models.training import AdapLeRTrainer, NonFiniteLossError, lambda_schedule,
 from pipeline.atomic import save_weights, write_pickle
 from pipeline.data import batches, num_batches
 from pipeline.evaluation import flops_report, predict, score
+from pipeline.keep_rule import SCORE_TOLERANCE, choose_epoch, contenders
 from pipeline.stage import (FLAGS, adapler_name, build_model, current_task, define_adapler_name_flags,
                             define_common_flags, file_logger, load_encoded, ranked_epochs, run, task_dir, tokenizer)
 from tasks.readers import DataError
 
-SCORE_TOLERANCE = 0.01
 TOP_EPOCHS = 3
 
 flags.DEFINE_integer("EPOCHS", 5, "AdapLeR training epochs (sets the lambda schedule).", lower_bound=1)
@@ -103,7 +105,8 @@ def main(argv):
                              gamma=FLAGS.GAMMA, phi=FLAGS.PHI, acc_steps=FLAGS.ACC_STEPS, cp_optimizer=cp_optimizer)
     signals = {key: [] for key in ("loss", "kl_loss", "length_loss", "lambda", "eta", "theta")}
     checkpoint = dirs.adapler_model(name)
-    kept, fallback = None, None
+    floor = best_finetuned - SCORE_TOLERANCE
+    records, weights, saved = [], {}, None
     for epoch in range(FLAGS.EPOCHS):
         trainer.set_lambda(lambda_schedule(epoch, FLAGS.EPOCHS))
         progress = tqdm(batches(train, FLAGS.BATCH_SIZE, shuffle_seed=FLAGS.DATA_SEED + epoch), total=per_epoch,
@@ -113,7 +116,7 @@ def main(argv):
             try:
                 metrics = trainer.train_step(inputs, tf.constant(labels), tf.constant(saliencies[indices, :width]))
             except NonFiniteLossError as error:
-                log.error("%s Stopped; the last saved checkpoint (%s) is intact.", error, kept and checkpoint)
+                log.error("%s Stopped; the last saved checkpoint (%s) is intact.", error, saved and checkpoint)
                 sys.exit(1)
             for key in ("loss", "kl_loss", "length_loss"):
                 signals[key].append(float(metrics[key]))
@@ -124,22 +127,24 @@ def main(argv):
                                  len=f"{metrics['length_loss']:.1f}")
         outputs = predict(model, dev, FLAGS.BATCH_SIZE, lr_mode=True, description="dev (hard removal)")
         scores = score(task, dev.labels, outputs["logits"])
-        first = scores[task.metrics[0]]
         speed = flops_report(model.config, task.num_labels, dev.lengths, outputs["lengths"])["speedup"]
         log.info("epoch %d: lambda=%g %s speedup=%.3f ETA=%s THETA=%s", epoch + 1, lambda_schedule(epoch, FLAGS.EPOCHS),
                  scores, speed, np.round(model.bert.encoder.ETA.numpy(), 4), np.round(model.bert.encoder.THETA.numpy(), 4))
-        if first > best_finetuned - SCORE_TOLERANCE and (kept is None or speed > kept[2]):
+        records.append((epoch + 1, scores[task.metrics[0]], speed))
+        current = model.get_weights()
+        weights[epoch + 1] = current
+        weights = {record[0]: weights[record[0]] for record in contenders(records, floor)}
+        chosen, qualified = choose_epoch(records, floor)
+        if chosen != saved:
+            model.set_weights(weights[chosen])
             save_weights(model, checkpoint)
-            kept = (epoch + 1, first, speed)
-            log.info("saved %s", checkpoint)
-        elif kept is None and (fallback is None or first > fallback[1]):
-            fallback = (epoch + 1, first, speed, model.get_weights())
-    if kept is None:
-        model.set_weights(fallback[3])
-        save_weights(model, checkpoint)
-        kept = fallback[:3]
+            model.set_weights(current)
+            saved = chosen
+            log.info("saved epoch %d -> %s", chosen, checkpoint)
+    kept = records[saved - 1]
+    if not qualified:
         log.warning("no epoch scored within %.2f of the fine-tuned %.4f; kept the best-scoring epoch %d",
-                    SCORE_TOLERANCE, best_finetuned, kept[0])
+                    SCORE_TOLERANCE, best_finetuned, saved)
     write_pickle(dirs.log(f"{name}.pkl"), signals)
     log.info("kept epoch %d: %s=%.4f speedup=%.3f -> %s", kept[0], task.metrics[0], kept[1], kept[2], checkpoint)
     print(f"AdapLeR dev {task.metrics[0]}={kept[1]:.4f} speedup={kept[2]:.3f} checkpoint={checkpoint}", flush=True)
