@@ -19,8 +19,22 @@ def _normalised(scores, length):
     return scores / scores.sum()
 
 
+METRICS = {
+    "ap": "Average Precision (higher: the scores rank rationale tokens first)",
+    "fpr": "False Positive Rate at the method's own threshold (score >= 1/n; lower: fewer non-rationale tokens kept)",
+    "recall": "Recall of rationale tokens at the method's own threshold",
+    "kept_rate": "Share of tokens kept at the method's own threshold",
+    "fpr_matched": "False Positive Rate at the CP's budget (each method keeps as many tokens per window as the CP)",
+    "recall_matched": "Recall of rationale tokens at the CP's budget",
+}
+
+
 def evaluate(windows, adapler, plain, batch_size):
-    """Mean AP and FPR per layer for the CPs, raw attention, rollout and saliency.
+    """Per-layer agreement with the rationales for the CPs, raw attention, rollout and saliency.
+
+    At each layer and window the CP's own-threshold count of kept tokens is the budget of the
+    matched metrics: every method then keeps its that-many highest-scoring tokens (ties broken by
+    position), so FPR and recall compare selections of the same size.
 
     Args:
         windows: `RationaleWindow`s.
@@ -29,7 +43,7 @@ def evaluate(windows, adapler, plain, batch_size):
         batch_size: Windows per batch.
 
     Returns:
-        `{method: {"ap": [per layer], "fpr": [per layer]}}`.
+        `{method: {metric: [mean per layer]}}` for the metrics of `METRICS`.
     """
     layers = adapler.config.num_hidden_layers
     encoded = Encoded([w.input_ids for w in windows], [np.zeros_like(w.input_ids) for w in windows],
@@ -45,41 +59,47 @@ def evaluate(windows, adapler, plain, batch_size):
             rationale = windows[index].rationale
             live = [length] + [float(n[row]) for n in cp.lengths[:-1]]
             for layer in range(layers):
-                found["cp"][layer].append(layer_agreement(cp.explanations[layer][row, :length].numpy(), rationale,
-                                                          live[layer]))
-                found["attention"][layer].append(layer_agreement(_normalised(attention[row, layer], length),
-                                                                 rationale, length))
-                found["rollout"][layer].append(layer_agreement(_normalised(rollout[row, layer], length),
-                                                               rationale, length))
-                found["saliency"][layer].append(layer_agreement(_normalised(saliency[row], length), rationale, length))
+                own = layer_agreement(cp.explanations[layer][row, :length].numpy(), rationale, live[layer])
+                budget = own["kept"]
+                scores = {"cp": cp.explanations[layer][row, :length].numpy(),
+                          "attention": _normalised(attention[row, layer], length),
+                          "rollout": _normalised(rollout[row, layer], length),
+                          "saliency": _normalised(saliency[row], length)}
+                for method, values in scores.items():
+                    threshold_length = live[layer] if method == "cp" else length
+                    found[method][layer].append(layer_agreement(values, rationale, threshold_length, budget))
     return {
-        method: {
-            "ap": [float(np.nanmean([v[0] for v in values])) for values in per_layer],
-            "fpr": [float(np.nanmean([v[1] for v in values])) for values in per_layer],
-        }
+        method: {metric: [float(np.nanmean([v[metric] for v in values])) for values in per_layer]
+                 for metric in METRICS}
         for method, per_layer in found.items()
     }
 
 
+def _title(result):
+    return {"movie_rationales": "ERASER movies", "hatexplain": "HateXplain"}.get(result.get("task"), "ERASER movies")
+
+
 def plot(result, path):
-    """AP and FPR by layer for every method (PNG)."""
+    """Every metric by layer for every method (PNG, one panel a metric)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, axes = plt.subplots(1, 2, figsize=(10, 4))
-    for method, values in result["methods"].items():
-        layers = np.arange(1, len(values["ap"]) + 1)
-        axes[0].plot(layers, values["ap"], "o-", label=method)
-        axes[1].plot(layers, values["fpr"], "o-", label=method)
-    for axis, title in ((axes[0], "Average Precision (higher is better)"),
-                        (axes[1], "False Positive Rate (lower is better)")):
+    metrics = [m for m in METRICS if m in next(iter(result["methods"].values()))]
+    columns = 3
+    rows = -(-len(metrics) // columns)
+    figure, axes = plt.subplots(rows, columns, figsize=(13, 3.6 * rows), squeeze=False)
+    for axis, metric in zip(axes.flat, metrics):
+        for method, values in result["methods"].items():
+            axis.plot(np.arange(1, len(values[metric]) + 1), values[metric], "o-", label=method)
+        axis.set_title(METRICS[metric].split(" (")[0], fontsize=9)
         axis.set_xlabel("layer")
-        axis.set_title(title, fontsize=10)
         axis.grid(alpha=0.3)
-    axes[0].legend()
-    figure.suptitle(f"Human rationales, ERASER movies {result['split']} ({result['examples']} windows)")
+    for axis in list(axes.flat)[len(metrics):]:
+        axis.axis("off")
+    axes.flat[0].legend()
+    figure.suptitle(f"Human rationales, {_title(result)} {result['split']} ({result['examples']} windows)")
     figure.tight_layout()
     with atomic_path(path, suffix=".png") as temporary:
         figure.savefig(temporary, dpi=110)
@@ -87,16 +107,17 @@ def plot(result, path):
 
 
 def write_table(result, path, command):
-    """AP and FPR per layer and method as a markdown table."""
+    """Every metric per layer and method as a markdown table."""
     methods = result["methods"]
     layers = len(next(iter(methods.values()))["ap"])
     header = "| method | " + " | ".join(f"layer {i + 1}" for i in range(layers)) + " |"
     rule = "|---|" + "---|" * layers
-    lines = [f"# Human rationales, ERASER movies {result['split']}", "",
-             f"{result['examples']} windows of {result['documents']} reviews, max length {result['max_length']}. "
+    lines = [f"# Human rationales, {_title(result)} {result['split']}", "",
+             f"{result['examples']} windows of {result['documents']} documents, max length {result['max_length']}. "
              f"Command: `{command}`.", ""]
-    for key, title in (("ap", "Average Precision (higher: the scores rank rationale tokens first)"),
-                       ("fpr", "False Positive Rate (lower: fewer non-rationale tokens kept at score >= 1/n)")):
+    for key, title in METRICS.items():
+        if key not in next(iter(methods.values())):
+            continue
         lines += [f"## {title}", "", header, rule]
         lines += [f"| {m} | " + " | ".join(f"{v:.3f}" for v in values[key]) + " |" for m, values in methods.items()]
         lines.append("")

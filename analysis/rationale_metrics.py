@@ -37,20 +37,42 @@ def false_positive_rate(labels, kept):
     return float((kept & ~labels).sum() / negatives) if negatives else float("nan")
 
 
-def layer_agreement(scores, rationale, live_lengths):
-    """Per-example AP and FPR of one layer's scores, over the non-special tokens.
+def recall(labels, kept):
+    """Share of rationale tokens that were kept (NaN when there is none)."""
+    labels = np.asarray(labels, bool)
+    positives = labels.sum()
+    return float((np.asarray(kept, bool) & labels).sum() / positives) if positives else float("nan")
+
+
+def top_k(scores, k):
+    """Keeps the `k` highest scores; among equal scores the earlier position wins."""
+    kept = np.zeros(len(scores), bool)
+    kept[np.argsort(-np.asarray(scores, np.float64), kind="stable")[:k]] = True
+    return kept
+
+
+def layer_agreement(scores, rationale, live_lengths, budget=None):
+    """Per-example agreement of one layer's scores with the rationale, over the non-special tokens.
 
     Args:
         scores: `[T]` scores of one example (0 where a token is gone).
         rationale: `[T]` 0/1 rationale mask, 0 on [CLS]/[SEP]/padding.
-        live_lengths: Tokens live when the scores were made ([CLS] included): a token is kept
-            iff its score >= 1/n.
+        live_lengths: Tokens live when the scores were made ([CLS] included): at the method's own
+            threshold a token is kept iff its score >= 1/n.
+        budget: Tokens to keep at a matched budget (the CP's own-threshold count at this layer);
+            None leaves the matched metrics out.
 
     Returns:
-        `(ap, fpr)`.
+        Dict with `ap`, `fpr`, `recall`, `kept_rate` and `kept` (count) at the own threshold, plus
+        `fpr_matched` and `recall_matched` (the `budget` highest scores kept) when a budget is given.
     """
     length = len(rationale)
     inner = slice(1, length - 1)
-    kept = scores >= 1.0 / live_lengths
-    return (average_precision(rationale[inner], scores[inner]),
-            false_positive_rate(rationale[inner], kept[inner]))
+    labels, values = rationale[inner], scores[inner]
+    kept = values >= 1.0 / live_lengths
+    result = {"ap": average_precision(labels, values), "fpr": false_positive_rate(labels, kept),
+              "recall": recall(labels, kept), "kept_rate": float(kept.mean()), "kept": int(kept.sum())}
+    if budget is not None:
+        matched = top_k(values, budget)
+        result.update(fpr_matched=false_positive_rate(labels, matched), recall_matched=recall(labels, matched))
+    return result

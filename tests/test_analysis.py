@@ -37,13 +37,31 @@ def test_rationale_evaluation_gives_per_layer_ap_and_fpr_for_every_method():
         windows.append(RationaleWindow("doc", 0, ids, rationale, int(rng.randint(0, 2))))
     adapler = tiny_model(seed=2, num_layers=2, num_labels=2)
     plain = tiny_model(seed=3, adapler=False, num_layers=2, num_labels=2)
+    adapler.bert.encoder.ETA.assign([0.8, 0.9])
     result = evaluate(windows, adapler, plain, batch_size=3)
     assert set(result) == set(METHODS)
     for values in result.values():
-        assert len(values["ap"]) == len(values["fpr"]) == 2
-        assert all(0.0 <= v <= 1.0 for v in values["ap"] + values["fpr"])
+        assert set(values) == {"ap", "fpr", "recall", "kept_rate", "fpr_matched", "recall_matched"}
+        assert all(len(v) == 2 and all(0.0 <= x <= 1.0 for x in v) for v in values.values())
     # Saliency does not depend on the layer.
     assert result["saliency"]["ap"][0] == pytest.approx(result["saliency"]["ap"][1])
+    # The budget is the CP's own count, so the CP's matched selection is its own selection.
+    np.testing.assert_allclose(result["cp"]["fpr_matched"], result["cp"]["fpr"])
+    np.testing.assert_allclose(result["cp"]["recall_matched"], result["cp"]["recall"])
+
+
+def test_matched_budget_metrics_by_hand():
+    from analysis.rationale_metrics import layer_agreement, top_k
+
+    assert list(top_k([0.1, 0.5, 0.5, 0.2], 2)) == [False, True, True, False]
+    assert list(top_k([0.3, 0.3, 0.3], 2)) == [True, True, False]  # ties: earlier positions first
+    rationale = np.array([0, 1, 1, 0, 0, 0])  # [CLS] r r x x [SEP]
+    scores = np.array([0.5, 0.1, 0.3, 0.4, 0.05, 0.0])
+    found = layer_agreement(scores, rationale, live_lengths=5, budget=1)
+    # Own threshold 1/5: tokens 2 (rationale) and 3 (not) are kept.
+    assert (found["kept"], found["kept_rate"], found["recall"], found["fpr"]) == (2, 0.5, 0.5, 0.5)
+    # Budget 1: only token 3, the highest, which is no rationale.
+    assert (found["fpr_matched"], found["recall_matched"]) == (0.5, 0.0)
 
 
 def test_drop_map_greys_exactly_the_tokens_removed_before_each_layer():
