@@ -20,7 +20,7 @@ import pipeline  # noqa: E402,F401
 import tensorflow as tf  # noqa: E402
 from absl import app, flags  # noqa: E402
 
-from benchmarks.report import machine  # noqa: E402
+from benchmarks.report import command_line, machine  # noqa: E402
 from benchmarks.wallclock import call_seconds, interleaved_medians  # noqa: E402
 from models.backbones import resolve_backbone  # noqa: E402
 from models.modeling_tf_bert import TFBertForSequenceClassification  # noqa: E402
@@ -73,7 +73,7 @@ def main(argv):
                 "overhead": lr_ms / plain_ms - 1, "layer_ms": layer_ms, "cp_ms": cp_ms, "pack_ms": pack_ms,
             })
             print(rows[-1], flush=True)
-    result = {"backbone": FLAGS.BASE_MODEL, "rows": rows, "command": " ".join(["python"] + sys.argv),
+    result = {"backbone": FLAGS.BASE_MODEL, "rows": rows, "command": command_line(sys.argv),
               "machine": machine(), "date": datetime.date.today().isoformat()}
     os.makedirs(FLAGS.RESULTS_DIR, exist_ok=True)
     write_json(os.path.join(FLAGS.RESULTS_DIR, "inference_profile.json"), result)

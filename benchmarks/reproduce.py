@@ -21,7 +21,7 @@ import subprocess  # noqa: E402
 import pipeline  # noqa: E402,F401
 from absl import app, flags  # noqa: E402
 
-from benchmarks.report import machine, plot_tradeoff, update_speed_table  # noqa: E402
+from benchmarks.report import command_line, machine, plot_tradeoff, update_speed_table  # noqa: E402
 from benchmarks.wallclock import compare, eta_sweep, layer_time_curve  # noqa: E402
 from models.backbones import backbone_label, load_tokenizer, resolve_backbone  # noqa: E402
 from models.modeling_tf_bert import TFBertForSequenceClassification  # noqa: E402
@@ -136,7 +136,7 @@ def main(argv):
         "settings": {k: getattr(FLAGS, k) for k in (
             "BATCH_SIZE", "TIMING_BATCH_SIZE", "FT_EPOCHS", "FT_LEARNING_RATE", "LR_EPOCHS", "GAMMA", "PHI",
             "CP_LEARNING_RATE", "SPEEDUP_LEARNING_RATE", "REPEATS", "QUICK")},
-        "command": " ".join(["python"] + sys.argv), "machine": machine(),
+        "command": command_line(sys.argv), "machine": machine(),
         "date": datetime.date.today().isoformat(),
     }
     stem = f"{FLAGS.TASK}_{backbone_label(FLAGS.BASE_MODEL)}_{FLAGS.MAX_LENGTH}"

@@ -93,3 +93,12 @@ def test_interleaved_medians_alternates_the_calls_and_keeps_one_median_each():
     medians = interleaved_medians([(recorder("a"), (1.0,)), (recorder("b"), (2.0,))], repeats=3)
     assert order == ["a", "b"] * 3
     assert len(medians) == 2 and all(m > 0 for m in medians)
+
+
+def test_recorded_commands_carry_no_absolute_paths():
+    from benchmarks.report import command_line
+
+    argv = [os.path.join(REPO, "benchmarks", "reproduce.py"), "--TASK=sst2",
+            f"--DATA_DIR={os.path.join(os.path.dirname(REPO), 'shared', 'data')}", "--WORK_DIR=relative/work"]
+    assert command_line(argv) == ("python benchmarks/reproduce.py --TASK=sst2 --DATA_DIR=../shared/data "
+                                  "--WORK_DIR=relative/work")

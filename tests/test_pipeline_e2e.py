@@ -86,14 +86,29 @@ def test_glue_file_has_one_valid_row_per_test_example(run_dir, data_dir):
     assert {r[1] for r in rows} <= {"0", "1"}
 
 
+def _printed_speedup(output):
+    return float(next(l for l in output.stdout.splitlines() if l.startswith("SPEEDUP (TOTAL)")).split(":")[1])
+
+
 def test_reported_speedup_equals_the_ratio_of_the_pickled_flops(run_dir):
     _, dirs, outputs = run_dir
-    line = next(l for l in outputs["evaluate"].stdout.splitlines() if l.startswith("SPEEDUP (TOTAL)"))
+    # Stage 5 ran last, so the pickle holds its split: every test example.
     with open(dirs.log("flops_per_example.pickle"), "rb") as handle:
         flops = pickle.load(handle)
-    assert len(flops["model_flops"]) == EVAL and flops["layer_lengths"].shape == (EVAL, 6)
-    assert float(line.split(":")[1]) == pytest.approx(flops["bert_flops"].sum() / flops["model_flops"].sum(), abs=1e-4)
-    assert f"COUNT: {EVAL}" in outputs["evaluate"].stdout
+    assert flops["split"] == "test" and len(flops["model_flops"]) == 1821 and flops["layer_lengths"].shape == (1821, 6)
+    ratio = flops["bert_flops"].sum() / flops["model_flops"].sum()
+    assert _printed_speedup(outputs["glue"]) == pytest.approx(ratio, abs=1e-4)
+
+
+def test_evaluation_json_matches_the_printout(run_dir):
+    _, dirs, outputs = run_dir
+    with open(dirs.log("eval_znorm_l2_GAMMA1_PHI0.01_validation.json")) as handle:
+        result = json.load(handle)
+    assert result["count"] == EVAL and f"COUNT: {EVAL}" in outputs["evaluate"].stdout
+    assert _printed_speedup(outputs["evaluate"]) == pytest.approx(result["speedup"], abs=1e-4)
+    lengths = result["mean_layer_lengths"]
+    assert len(lengths) == 6 and all(a >= b for a, b in zip(lengths, lengths[1:]))
+    assert lengths[0] <= result["mean_input_length"]
 
 
 def test_saliencies_stored_for_another_max_length_are_refused(run_dir, data_dir):

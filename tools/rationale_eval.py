@@ -18,6 +18,7 @@ import pipeline  # noqa: F401
 from absl import flags
 
 from analysis.rationale_agreement import evaluate, plot, write_table
+from benchmarks.report import command_line
 from pipeline.atomic import write_json
 from pipeline.paths import REPO
 from pipeline.stage import (FLAGS, current_task, define_adapler_name_flags, define_common_flags, run, task_dir,
@@ -48,13 +49,14 @@ def main(argv):
     plain, plain_path = trained_model(task, dirs, lr_model=False)
     result = {
         "task": task.name, "split": FLAGS.SPLIT, "examples": len(windows), "documents": len({w.doc_id for w in windows}),
-        "max_length": FLAGS.MAX_LENGTH, "adapler_checkpoint": adapler_path, "finetuned_checkpoint": plain_path,
+        "max_length": FLAGS.MAX_LENGTH, "adapler_checkpoint": os.path.relpath(adapler_path, REPO),
+        "finetuned_checkpoint": os.path.relpath(plain_path, REPO),
         "methods": evaluate(windows, adapler, plain, FLAGS.BATCH_SIZE),
     }
     write_json(FLAGS.OUTPUT, result)
     stem = os.path.splitext(FLAGS.OUTPUT)[0]
     plot(result, stem + ".png")
-    write_table(result, stem + ".md", " ".join(["python"] + sys.argv))
+    write_table(result, stem + ".md", command_line(sys.argv))
     for method, values in result["methods"].items():
         print(f"{method:>9}  AP " + " ".join(f"{v:.3f}" for v in values["ap"]) +
               "   FPR " + " ".join(f"{v:.3f}" for v in values["fpr"]))
