@@ -10,9 +10,9 @@ from pipeline.evaluation import compiled_forward, flops_report, predict
 
 
 def call_seconds(function, *args):
-    """Wall-clock seconds of one call, its outputs fetched to the host."""
+    """Wall-clock seconds of one call, its outputs fetched to the host (LiteRT returns numpy already)."""
     start = time.perf_counter()
-    tf.nest.map_structure(lambda t: t.numpy(), function(*args))
+    tf.nest.map_structure(lambda t: t.numpy() if tf.is_tensor(t) else t, function(*args))
     return time.perf_counter() - start
 
 

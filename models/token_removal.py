@@ -64,7 +64,9 @@ def live_lengths(acc_mask):
 
 def extended_mask(valid):
     """Additive `[B, 1, 1, T]` attention mask from a `[B, T]` 0/1 (or soft) key mask."""
-    return (1.0 - tf.cast(valid, tf.float32))[:, None, None, :] * MASKED
+    # Reshape, not `[:, None, None, :]`: a strided slice with new axes has no LiteRT builtin kernel.
+    blocked = 1.0 - tf.cast(valid, tf.float32)
+    return tf.reshape(blocked, [tf.shape(blocked)[0], 1, 1, tf.shape(blocked)[1]]) * MASKED
 
 
 def pack_survivors(keep, tensors):

@@ -135,11 +135,12 @@ def define_adapler_name_flags():
     flags.DEFINE_string("SAVE_NAME", "znorm_l2", "Name prefix of the AdapLeR checkpoint and logs.")
 
 
-def define_checkpoint_flags(split_default, split_help):
-    """Flags choosing the checkpoint and split a stage evaluates (stages 4 and 5)."""
+def define_checkpoint_flags(split_default=None, split_help=""):
+    """Flags choosing the checkpoint (and, with a `split_default`, the split) a stage uses (stages 4, 5, export)."""
     flags.DEFINE_bool("LR_MODEL", False, "Use the AdapLeR checkpoint with hard removal (else the best fine-tuned one).")
     flags.DEFINE_string("MODEL_PATH", "", "Checkpoint to use; empty = the task directory's default.")
-    flags.DEFINE_string("SPLIT", split_default, split_help)
+    if split_default is not None:
+        flags.DEFINE_string("SPLIT", split_default, split_help)
     define_adapler_name_flags()
 
 

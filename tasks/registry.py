@@ -62,6 +62,10 @@ class Task:
         return not self.label_names
 
     @property
+    def is_pair(self):
+        return self.tfds_keys[1] is not None
+
+    @property
     def splits(self):
         return tuple(dict.fromkeys(SPLITS + self.dev_splits + tuple(self.glue_files)))
 

@@ -136,3 +136,26 @@ def test_unknown_task_and_missing_task_directory(tmp_path, data_dir):
     assert result.returncode == 1 and "Unknown --TASK 'sst3'" in result.stderr
     result = stage("run_files/run_classification_w_lr.py", tmp_path, data_dir, check=False)
     assert result.returncode == 1 and "does not exist: run the fine-tuning stage" in result.stderr
+
+
+def test_exported_saved_model_predicts_like_the_staged_evaluation_on_all_of_sst2_dev(run_dir, data_dir, tmp_path):
+    from serving.client import load
+
+    directory, dirs, _ = run_dir
+    checkpoint = dirs.adapler_model("znorm_l2_GAMMA1_PHI0.01")
+    output = tmp_path / "sst2_adapler"
+    result = stage("tools/export_model.py", directory, data_dir, f"--MODEL_PATH={checkpoint}", "--LR_MODEL",
+                   "--FORMAT=saved_model", f"--OUTPUT={output}")
+    assert f"SAVED MODEL: {output}" in result.stdout
+    examples = load_split(get_task("sst2"), "validation", data_dir)
+    model = TFBertForSequenceClassification.from_pretrained(resolve_backbone("all-MiniLM-L6-v2"), num_labels=2)
+    model.to_AdapLeR().load_weights(checkpoint)
+    staged = predict(model, encode(examples, load_tokenizer("all-MiniLM-L6-v2"), MAX_LENGTH), 64, lr_mode=True)
+    classifier = load(str(output))
+    labels, lengths = [], []
+    for start in range(0, len(examples), 64):
+        out = classifier([e.text_a for e in examples[start:start + 64]])
+        labels.append(out["label"])
+        lengths.append(out["lengths"])
+    np.testing.assert_array_equal(np.concatenate(labels), staged["logits"].argmax(-1))
+    np.testing.assert_array_equal(np.concatenate(lengths), staged["lengths"])

@@ -1,0 +1,53 @@
+"""Exports a trained classifier for serving: a SavedModel that takes raw text, or a LiteRT file.
+
+    python tools/export_model.py --TASK=sst2 --LR_MODEL --FORMAT=saved_model --OUTPUT=exports/sst2_adapler
+    python tools/export_model.py --TASK=sst2 --LR_MODEL --FORMAT=litert --OUTPUT=exports/sst2_adapler.tflite
+
+The SavedModel's `serving_default` takes `text` (and `text_pair` for pair tasks) as `[batch]`
+strings, tokenises them in the graph with the backbone's vocabulary, casing and truncation to
+--MAX_LENGTH, and runs the model (hard removal with --LR_MODEL); `serving_ids` takes token ids.
+The LiteRT file holds `serving_ids` with a dynamic length, in builtin ops only. Without
+--LR_MODEL the plain fine-tuned model is exported (the baseline).
+"""
+
+import _bootstrap  # noqa: F401
+
+import os
+import tempfile
+
+import pipeline  # noqa: F401
+from absl import flags
+
+from pipeline.stage import (FLAGS, current_task, define_checkpoint_flags, define_common_flags, run, task_dir, tokenizer,
+                            trained_model)
+from serving.litert import convert
+from serving.module import ServingModule, save
+from serving.tokenization import InGraphTokenizer
+
+flags.DEFINE_enum("FORMAT", "saved_model", ["saved_model", "litert"], "What to write.")
+flags.DEFINE_string("OUTPUT", None, "SavedModel folder or .tflite file to write.")
+flags.DEFINE_bool("ALLOW_SELECT_OPS", False, "LiteRT: fall back to TensorFlow kernels for ops LiteRT lacks.")
+flags.mark_flag_as_required("OUTPUT")
+define_checkpoint_flags()
+define_common_flags()
+
+
+def main(argv):
+    del argv
+    task = current_task()
+    dirs = task_dir().require()
+    model, checkpoint = trained_model(task, dirs, FLAGS.LR_MODEL, FLAGS.MODEL_PATH)
+    module = ServingModule(model, InGraphTokenizer.from_backbone_tokenizer(tokenizer(), FLAGS.MAX_LENGTH), task,
+                           pair=task.is_pair)
+    if FLAGS.FORMAT == "saved_model":
+        save(module, FLAGS.OUTPUT)
+        print(f"SAVED MODEL: {FLAGS.OUTPUT} (from {checkpoint}; signatures serving_default, serving_ids)")
+        return
+    with tempfile.TemporaryDirectory() as scratch:
+        select_ops = convert(save(module, os.path.join(scratch, "saved_model")), FLAGS.OUTPUT, FLAGS.ALLOW_SELECT_OPS)
+    needs = f"; needs SELECT_TF_OPS for {', '.join(select_ops)}" if select_ops else "; builtin ops only"
+    print(f"LITERT: {FLAGS.OUTPUT} (from {checkpoint}{needs})")
+
+
+if __name__ == "__main__":
+    run(main)
