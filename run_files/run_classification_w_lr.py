@@ -4,7 +4,8 @@
 
 After each epoch the dev split is evaluated with hard removal; the checkpoint kept follows
 `pipeline/keep_rule.py`: among epochs scoring above (best fine-tuned score - 0.01), those within 1%
-of the highest FLOPs speedup count as equally fast and the most accurate of them is kept. If no
+of the highest FLOPs speedup count as equally fast and the most accurate of them is kept. With
+--ETA_SCALES each epoch is also evaluated with its ETA scaled, and every (epoch, scale) competes. If no
 epoch qualifies, the best-scoring epoch is kept and the log says so. The file always holds the
 choice so far, so an interrupted run leaves a usable checkpoint.
 """
@@ -42,6 +43,12 @@ flags.DEFINE_float("CP_LEARNING_RATE", None,
 flags.DEFINE_float("SPEEDUP_LEARNING_RATE", 5e-4,
                    "Peak learning rate of the ETA/THETA optimizer (5e-4 in the original); short runs need more.",
                    lower_bound=0.0)
+flags.DEFINE_list("ETA_SCALES", ["1"],
+                  "Beyond the original: ETA multipliers tried on the dev split after each epoch; the keep rule "
+                  "chooses among every (epoch, scale), and the kept checkpoint stores the scaled ETA. The "
+                  "inference-time speed knob, chosen on dev as the epoch is. Default 1: the original's behaviour.")
+flags.register_validator("ETA_SCALES", lambda values: all(_positive_number(v) for v in values),
+                         "--ETA_SCALES takes positive numbers, e.g. 0.8,0.9,1.")
 flags.DEFINE_integer("ACC_STEPS", 1, "Batches whose gradients are accumulated per update.", lower_bound=1)
 define_adapler_name_flags()
 define_common_flags()
@@ -65,6 +72,25 @@ def load_saliencies(task, dirs, count):
             )
         arrays.append(values)
     return np.mean(arrays, axis=0).astype(np.float32)
+
+
+def _positive_number(text):
+    try:
+        return float(text) > 0
+    except ValueError:
+        return False
+
+
+def evaluate_scaled(model, task, dev, scale):
+    """Dev score and FLOPs speedup with hard removal at `scale` times the learned ETA (restored after)."""
+    eta = model.bert.encoder.ETA.numpy()
+    model.bert.encoder.ETA.assign(eta * scale)
+    try:
+        outputs = predict(model, dev, FLAGS.BATCH_SIZE, lr_mode=True, description=f"dev (hard removal, ETA x{scale:g})")
+    finally:
+        model.bert.encoder.ETA.assign(eta)
+    first = score(task, dev.labels, outputs["logits"])[task.metrics[0]]
+    return first, flops_report(model.config, task.num_labels, dev.lengths, outputs["lengths"])["speedup"]
 
 
 def initial_model(task, dirs):
@@ -107,6 +133,7 @@ def main(argv):
     checkpoint = dirs.adapler_model(name)
     floor = best_finetuned - SCORE_TOLERANCE
     records, weights, saved = [], {}, None
+    scales = sorted({float(value) for value in FLAGS.ETA_SCALES})
     for epoch in range(FLAGS.EPOCHS):
         trainer.set_lambda(lambda_schedule(epoch, FLAGS.EPOCHS))
         progress = tqdm(batches(train, FLAGS.BATCH_SIZE, shuffle_seed=FLAGS.DATA_SEED + epoch), total=per_epoch,
@@ -125,28 +152,30 @@ def main(argv):
             signals["theta"].append(model.bert.encoder.THETA.numpy().tolist())
             progress.set_postfix(loss=f"{metrics['loss']:.3f}", kl=f"{metrics['kl_loss']:.3f}",
                                  len=f"{metrics['length_loss']:.1f}")
-        outputs = predict(model, dev, FLAGS.BATCH_SIZE, lr_mode=True, description="dev (hard removal)")
-        scores = score(task, dev.labels, outputs["logits"])
-        speed = flops_report(model.config, task.num_labels, dev.lengths, outputs["lengths"])["speedup"]
-        log.info("epoch %d: lambda=%g %s speedup=%.3f ETA=%s THETA=%s", epoch + 1, lambda_schedule(epoch, FLAGS.EPOCHS),
-                 scores, speed, np.round(model.bert.encoder.ETA.numpy(), 4), np.round(model.bert.encoder.THETA.numpy(), 4))
-        records.append((epoch + 1, scores[task.metrics[0]], speed))
+        log.info("epoch %d: lambda=%g ETA=%s THETA=%s", epoch + 1, lambda_schedule(epoch, FLAGS.EPOCHS),
+                 np.round(model.bert.encoder.ETA.numpy(), 4), np.round(model.bert.encoder.THETA.numpy(), 4))
+        for scale in scales:
+            first, speed = evaluate_scaled(model, task, dev, scale)
+            records.append(((epoch + 1, scale), first, speed))
+            log.info("epoch %d, ETA x%g: %s=%.4f speedup=%.3f", epoch + 1, scale, task.metrics[0], first, speed)
         current = model.get_weights()
         weights[epoch + 1] = current
-        weights = {record[0]: weights[record[0]] for record in contenders(records, floor)}
+        weights = {key[0]: weights[key[0]] for key, _, _ in contenders(records, floor)}
         chosen, qualified = choose_epoch(records, floor)
         if chosen != saved:
-            model.set_weights(weights[chosen])
+            model.set_weights(weights[chosen[0]])
+            model.bert.encoder.ETA.assign(model.bert.encoder.ETA * chosen[1])
             save_weights(model, checkpoint)
             model.set_weights(current)
             saved = chosen
-            log.info("saved epoch %d -> %s", chosen, checkpoint)
-    kept = records[saved - 1]
+            log.info("saved epoch %d at ETA x%g -> %s", *chosen, checkpoint)
+    kept = next(record for record in records if record[0] == saved)
     if not qualified:
-        log.warning("no epoch scored within %.2f of the fine-tuned %.4f; kept the best-scoring epoch %d",
-                    SCORE_TOLERANCE, best_finetuned, saved)
+        log.warning("no epoch scored within %.2f of the fine-tuned %.4f; kept the best-scoring epoch %d (ETA x%g)",
+                    SCORE_TOLERANCE, best_finetuned, *saved)
     write_pickle(dirs.log(f"{name}.pkl"), signals)
-    log.info("kept epoch %d: %s=%.4f speedup=%.3f -> %s", kept[0], task.metrics[0], kept[1], kept[2], checkpoint)
+    log.info("kept epoch %d at ETA x%g: %s=%.4f speedup=%.3f -> %s", *kept[0], task.metrics[0], kept[1], kept[2],
+             checkpoint)
     print(f"AdapLeR dev {task.metrics[0]}={kept[1]:.4f} speedup={kept[2]:.3f} checkpoint={checkpoint}", flush=True)
 
 

@@ -29,3 +29,9 @@ def test_contenders_keep_every_epoch_a_later_one_could_still_make_the_choice():
     records.append((3, 0.71, 1.015))
     assert [r[0] for r in contenders(records, 0.7)] == [2, 3]
     assert choose_epoch(records, 0.7)[0] == 2
+
+
+def test_epoch_and_eta_scale_pairs_compete_alike():
+    records = [((1, 0.8), 0.84, 1.6), ((1, 1.0), 0.80, 2.1), ((2, 0.8), 0.835, 1.85), ((2, 1.0), 0.81, 2.2)]
+    assert choose_epoch(records, floor=0.83) == ((2, 0.8), True)
+    assert {key[0] for key, _, _ in contenders(records, 0.83)} == {2}

@@ -3,7 +3,7 @@
 import json
 import os
 import pickle
-import subprocess
+import re
 import sys
 
 import numpy as np
@@ -14,6 +14,7 @@ from models.modeling_tf_bert import TFBertForSequenceClassification
 from pipeline.data import encode
 from pipeline.evaluation import predict, score
 from pipeline.paths import REPO, TaskDir
+from stages import run_command
 from tasks.registry import get_task, load_split
 
 TRAIN, EVAL, MAX_LENGTH = 160, 64, 32
@@ -23,11 +24,7 @@ def stage(script, directory, data_dir, *extra, check=True):
     command = [sys.executable, os.path.join(REPO, script), "--TASK=sst2", f"--MAX_LENGTH={MAX_LENGTH}",
                "--BATCH_SIZE=32", f"--DATA_DIR={data_dir}", f"--TRAIN_EXAMPLES={TRAIN}", f"--EVAL_EXAMPLES={EVAL}",
                *extra]
-    env = dict(os.environ, ADAPLER_DIRECTORY=str(directory), HF_HUB_OFFLINE="1", TF_USE_LEGACY_KERAS="1")
-    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=900)
-    if check and result.returncode != 0:
-        raise AssertionError(f"{script} failed ({result.returncode}):\n{result.stderr[-3000:]}")
-    return result
+    return run_command(command, directory, check=check)
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +35,7 @@ def run_dir(tmp_path_factory, data_dir):
                           "--LEARNING_RATE=5e-5"),
         "saliency": stage("tools/store_saliencies.py", directory, data_dir, "--SPLIT=train"),
         "adapler": stage("run_files/run_classification_w_lr.py", directory, data_dir, "--EPOCHS=1",
-                         "--INITIAL_MODEL_PATH=", "--PHI=0.01"),
+                         "--INITIAL_MODEL_PATH=", "--PHI=0.01", "--ETA_SCALES=0.5,1"),
         "evaluate": stage("run_files/run_classification_evaluation.py", directory, data_dir, "--LR_MODEL",
                           "--PHI=0.01"),
         "glue": stage("run_files/run_glue_prediction.py", directory, data_dir, "--LR_MODEL", "--PHI=0.01"),
@@ -61,6 +58,17 @@ def test_checkpoints_load_into_their_models(run_dir, data_dir):
     with open(dirs.ft_logs) as handle:
         logged = json.load(handle)[0]["validation"]["accuracy"]
     assert logged == pytest.approx(score(get_task("sst2"), dev.labels, logits)["accuracy"])
+
+
+def test_every_eta_scale_is_scored_and_the_kept_one_is_stored(run_dir):
+    _, dirs, _ = run_dir
+    log = open(dirs.log("znorm_l2_GAMMA1_PHI0.01.log")).read()
+    assert "epoch 1, ETA x0.5: accuracy=" in log and "epoch 1, ETA x1: accuracy=" in log
+    kept = re.search(r"kept epoch 1 at ETA x([\d.]+)", log)
+    learned = np.array(re.search(r"epoch 1: lambda=\S+ ETA=\[([^]]*)\]", log).group(1).split(), float)
+    model = TFBertForSequenceClassification.from_pretrained(resolve_backbone("all-MiniLM-L6-v2"), num_labels=2)
+    model.to_AdapLeR().load_weights(dirs.adapler_model("znorm_l2_GAMMA1_PHI0.01"))
+    np.testing.assert_allclose(model.bert.encoder.ETA.numpy(), learned * float(kept.group(1)), atol=1e-4)
 
 
 def test_saliencies_have_the_right_shape_and_are_nonzero_exactly_on_real_tokens(run_dir, data_dir):
