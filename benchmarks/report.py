@@ -13,9 +13,10 @@ import tensorflow as tf  # noqa: E402
 from pipeline.atomic import atomic_path, write_json, write_text  # noqa: E402
 from pipeline.paths import REPO  # noqa: E402
 
-SPEED_KEYS = ("task", "backbone", "max_length", "train_examples", "eval_examples", "baseline_score", "adapler_score",
-              "flops_speedup", "measured_speedup_batch1", "measured_speedup_batched", "layer_bound_speedup_batch1",
-              "command", "machine", "date")
+HEADLINE_KEYS = ("baseline_score", "adapler_score", "drop", "flops_speedup", "measured_speedup_batch1",
+                 "measured_speedup_batched", "layer_bound_speedup_batch1")
+SPEED_KEYS = ("task", "backbone", "max_length", "train_examples", "eval_examples", *HEADLINE_KEYS, "range", "seeds",
+              "per_seed", "command", "machine", "date")
 
 
 def cpu_model():
@@ -53,13 +54,24 @@ def _format_speedup(value):
     return "-" if value is None else f"{value:.2f}x"
 
 
+def _with_range(run, key, form):
+    """`mean` formatted, with ` (min-max)` when the run has several seeds."""
+    value = form.format(run[key])
+    if len(run.get("seeds", [])) > 1:
+        low, high = run["range"][key]
+        value += f" ({form.format(low)}-{form.format(high)})"
+    return value
+
+
 def update_speed_table(results_dir, run):
     """Puts `run` into `speed.json` (replacing the same task/backbone/length) and rewrites README.md."""
     path = os.path.join(results_dir, "speed.json")
     runs = json.load(open(path))["runs"] if os.path.isfile(path) else []
     key = (run["task"], run["backbone"], run["max_length"])
     runs = [r for r in runs if (r["task"], r["backbone"], r["max_length"]) != key]
-    runs.append({k: run[k] for k in SPEED_KEYS})
+    entry = {k: run[k] for k in SPEED_KEYS if k != "per_seed"}
+    entry["per_seed"] = [{k: seed_run[k] for k in ("seed", *HEADLINE_KEYS)} for seed_run in run["per_seed"]]
+    runs.append(entry)
     write_json(path, {"runs": runs})
     lines = [
         "# Benchmark results", "",
@@ -69,17 +81,20 @@ def update_speed_table(results_dir, run):
         "of the plain fine-tuned model and AdapLeR with hard removal. The layer-time bound is the batch-1",
         "speedup predicted from how one encoder layer's time grows with length on this machine, as if",
         "nothing but the layers cost time: measured close to it means AdapLeR's own machinery is cheap, and",
-        "its distance to the FLOPs speedup is what short sequences lose in core utilisation.", "",
-        "| task | backbone | max len | train | dev | baseline | AdapLeR | FLOPs speedup | measured b=1 | "
+        "its distance to the FLOPs speedup is what short sequences lose in core utilisation. Runs over several",
+        "data seeds show the mean and, in brackets, the range over seeds.", "",
+        "| task | backbone | max len | train | dev | seeds | baseline | AdapLeR | FLOPs speedup | measured b=1 | "
         "measured batched | measured/FLOPs (b=1) | layer-time bound b=1 | date |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in runs:
+        cell = lambda key, form: _with_range(r, key, form)  # noqa: E731
         lines.append(
             f"| {r['task']} | {r['backbone']} | {r['max_length']} | {r['train_examples']} | {r['eval_examples']} | "
-            f"{r['baseline_score']:.4f} | {r['adapler_score']:.4f} | {r['flops_speedup']:.2f}x | "
-            f"{r['measured_speedup_batch1']:.2f}x | {r['measured_speedup_batched']:.2f}x | "
-            f"{r['measured_speedup_batch1'] / r['flops_speedup']:.2f} | "
+            f"{', '.join(str(s) for s in r.get('seeds', [42]))} | "
+            f"{cell('baseline_score', '{:.4f}')} | {cell('adapler_score', '{:.4f}')} | "
+            f"{cell('flops_speedup', '{:.2f}x')} | {cell('measured_speedup_batch1', '{:.2f}x')} | "
+            f"{cell('measured_speedup_batched', '{:.2f}x')} | {r['measured_speedup_batch1'] / r['flops_speedup']:.2f} | "
             f"{_format_speedup(r.get('layer_bound_speedup_batch1'))} | {r['date']} |"
         )
     lines += ["", "Commands:", ""] + [f"- `{r['command']}`" for r in runs] + ["", f"Machine: {runs[-1]['machine']}", ""]
@@ -88,17 +103,19 @@ def update_speed_table(results_dir, run):
 
 def plot_tradeoff(run, path):
     """Dev score against FLOPs speedup and against measured (batched) speedup as ETA is scaled."""
-    sweep = run["sweep"]
+    seeds = run.get("per_seed") or [dict(run, seed=42)]
     figure, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
     for axis, key, title in ((axes[0], "flops_speedup", "FLOPs speedup"),
                              (axes[1], "measured_speedup", "measured speedup (batched)")):
-        xs = [p[key] for p in sweep]
-        ys = [p["score"] for p in sweep]
-        axis.plot(xs, ys, "o-", label="AdapLeR, ETA scaled")
-        for point in sweep:
-            axis.annotate(f"x{point['scale']:g}", (point[key], point["score"]), textcoords="offset points",
-                          xytext=(4, 4), fontsize=8)
-        axis.axhline(run["baseline_score"], color="gray", linestyle="--", label="fine-tuned baseline")
+        for seed_run in seeds:
+            sweep = seed_run["sweep"]
+            line, = axis.plot([p[key] for p in sweep], [p["score"] for p in sweep], "o-",
+                              label=f"AdapLeR, ETA scaled (seed {seed_run['seed']})")
+            axis.axhline(seed_run["baseline_score"], color=line.get_color(), linestyle="--", linewidth=0.8)
+            for point in sweep:
+                axis.annotate(f"x{point['scale']:g}", (point[key], point["score"]), textcoords="offset points",
+                              xytext=(4, 4), fontsize=7, color=line.get_color())
+        axis.plot([], [], color="gray", linestyle="--", label="fine-tuned baseline (per seed)")
         axis.axvline(1.0, color="lightgray", linewidth=0.8)
         axis.set_xlabel(title)
         axis.grid(alpha=0.3)

@@ -18,6 +18,8 @@ import datetime  # noqa: E402
 import json  # noqa: E402
 import subprocess  # noqa: E402
 
+import numpy as np  # noqa: E402
+
 import pipeline  # noqa: E402,F401
 from absl import app, flags  # noqa: E402
 
@@ -55,10 +57,15 @@ flags.DEFINE_integer("REPEATS", 3, "Timed calls per batch and model (median kept
 flags.DEFINE_string("DATA_DIR", os.environ.get("ADAPLER_DATA_DIR", ""), "Local data (empty = tensorflow-datasets).")
 flags.DEFINE_string("WORK_DIR", os.path.join(REPO, "benchmarks", "work"), "Root of the benchmark's task directories.")
 flags.DEFINE_string("RESULTS_DIR", os.path.join(REPO, "benchmarks", "results"), "Where results are written.")
-flags.DEFINE_bool("RESUME", True, "Skip stages whose artefacts already exist.")
+flags.DEFINE_bool("RESUME", True, "Skip stages whose artefacts already exist, and seeds measured before.")
+flags.DEFINE_list("SEEDS", ["42"], "Data seeds: one full run each (task directory <WORK_DIR>/<backbone>/<seed>/); "
+                  "the results give every seed and the mean with min-max.")
+flags.DEFINE_list("ETA_SCALES", ["1"], "Stage 3's --ETA_SCALES (ETA multipliers the keep rule chooses among on dev).")
 flags.DEFINE_bool("QUICK", False, "Tiny slice for CI: few examples, 1 epoch, short sequences.")
 
 SAVE_NAME = "bench"
+AGGREGATED = ("baseline_score", "adapler_score", "drop", "flops_speedup", "measured_speedup_batch1",
+              "measured_speedup_batched", "layer_bound_speedup_batch1")
 
 
 def _apply_quick():
@@ -68,40 +75,44 @@ def _apply_quick():
             setattr(FLAGS, name, value)
 
 
-def _stage(script, *extra):
+def _stage(seed, script, *extra):
     common = [f"--TASK={FLAGS.TASK}", f"--BASE_MODEL={FLAGS.BASE_MODEL}", f"--MAX_LENGTH={FLAGS.MAX_LENGTH}",
-              f"--BATCH_SIZE={FLAGS.BATCH_SIZE}", f"--DATA_DIR={FLAGS.DATA_DIR}",
+              f"--BATCH_SIZE={FLAGS.BATCH_SIZE}", f"--DATA_DIR={FLAGS.DATA_DIR}", f"--DATA_SEED={seed}",
               f"--TRAIN_EXAMPLES={FLAGS.TRAIN_EXAMPLES}", f"--EVAL_EXAMPLES={FLAGS.EVAL_EXAMPLES}"]
     env = dict(os.environ, ADAPLER_DIRECTORY=FLAGS.WORK_DIR, TF_USE_LEGACY_KERAS="1")
-    print(f"== {script} {' '.join(extra)}", flush=True)
+    print(f"== seed {seed}: {script} {' '.join(extra)}", flush=True)
     subprocess.run([sys.executable, os.path.join(REPO, script), *common, *extra], check=True, env=env)
 
 
 def run_stages(dirs, name):
-    resume = FLAGS.RESUME
+    resume, seed = FLAGS.RESUME, dirs.seed
     if not (resume and os.path.isfile(dirs.ft_logs) and len(read_ft_logs(dirs.ft_logs)) == FLAGS.FT_EPOCHS):
-        _stage("run_files/run_classification_bert.py", f"--EPOCHS={FLAGS.FT_EPOCHS}",
+        _stage(seed, "run_files/run_classification_bert.py", f"--EPOCHS={FLAGS.FT_EPOCHS}",
                f"--LEARNING_RATE={FLAGS.FT_LEARNING_RATE}")
     task = get_task(FLAGS.TASK)
     epochs = [e for e, _ in ranked_epochs(task, dirs.ft_logs)[:3]]
     if not (resume and all(os.path.isfile(dirs.saliency("train", e)) for e in epochs)):
-        _stage("tools/store_saliencies.py", "--SPLIT=train")
+        _stage(seed, "tools/store_saliencies.py", "--SPLIT=train")
     if not (resume and os.path.isfile(dirs.adapler_model(name))):
-        _stage("run_files/run_classification_w_lr.py", f"--EPOCHS={FLAGS.LR_EPOCHS}", "--INITIAL_MODEL_PATH=",
+        _stage(seed, "run_files/run_classification_w_lr.py", f"--EPOCHS={FLAGS.LR_EPOCHS}", "--INITIAL_MODEL_PATH=",
                f"--GAMMA={FLAGS.GAMMA}", f"--PHI={FLAGS.PHI}", f"--SAVE_NAME={SAVE_NAME}",
-               f"--CP_LEARNING_RATE={FLAGS.CP_LEARNING_RATE}", f"--SPEEDUP_LEARNING_RATE={FLAGS.SPEEDUP_LEARNING_RATE}")
+               f"--CP_LEARNING_RATE={FLAGS.CP_LEARNING_RATE}", f"--SPEEDUP_LEARNING_RATE={FLAGS.SPEEDUP_LEARNING_RATE}",
+               f"--ETA_SCALES={','.join(FLAGS.ETA_SCALES)}")
 
 
-def main(argv):
-    del argv
-    _apply_quick()
-    task = get_task(FLAGS.TASK)
-    dirs = TaskDir(backbone_label(FLAGS.BASE_MODEL), FLAGS.TASK, 42, root=FLAGS.WORK_DIR)
+def measure_seed(task, seed):
+    """Stages (resumed where they stopped) and measurements of one data seed; cached in its task directory."""
+    dirs = TaskDir(backbone_label(FLAGS.BASE_MODEL), FLAGS.TASK, seed, root=FLAGS.WORK_DIR)
     name = dirs.adapler_name(SAVE_NAME, FLAGS.GAMMA, FLAGS.PHI)
+    cached = dirs.log(f"reproduce_{name}_{FLAGS.MAX_LENGTH}.json")
+    if FLAGS.RESUME and os.path.isfile(cached):
+        print(f"== seed {seed}: measured before, {cached}", flush=True)
+        with open(cached) as handle:
+            return json.load(handle)
     run_stages(dirs, name)
 
     split = task.dev_splits[0]
-    examples = load_split(task, split, FLAGS.DATA_DIR or None)
+    examples = load_split(task, split, FLAGS.DATA_DIR or None, seed=seed)
     if FLAGS.EVAL_EXAMPLES:
         examples = examples[: FLAGS.EVAL_EXAMPLES]
     dev = encode(examples, load_tokenizer(FLAGS.BASE_MODEL), FLAGS.MAX_LENGTH)
@@ -123,19 +134,45 @@ def main(argv):
     sweep = eta_sweep(adapler, dev, FLAGS.TIMING_BATCH_SIZE, [float(s) for s in FLAGS.SCALES],
                       lambda logits: score(task, dev.labels, logits)[metric],
                       timing=(plain, FLAGS.SWEEP_TIMING_EXAMPLES))
-    train_count = FLAGS.TRAIN_EXAMPLES or len(load_split(task, "train", FLAGS.DATA_DIR or None))
-    run = {
-        "task": FLAGS.TASK, "backbone": FLAGS.BASE_MODEL, "max_length": FLAGS.MAX_LENGTH,
-        "train_examples": train_count, "eval_examples": len(dev), "eval_split": split, "metric": metric,
-        "baseline_score": baseline, "adapler_score": adapler_score, "flops_speedup": flops["speedup"],
-        "measured_speedup_batch1": batch1["measured_speedup"], "measured_speedup_batched": batched["measured_speedup"],
-        "layer_bound_speedup_batch1": batch1["layer_bound_speedup"],
+    result = {
+        "seed": seed, "eval_examples": len(dev), "eval_split": split, "metric": metric,
+        "baseline_score": baseline, "adapler_score": adapler_score, "drop": baseline - adapler_score,
+        "flops_speedup": flops["speedup"], "measured_speedup_batch1": batch1["measured_speedup"],
+        "measured_speedup_batched": batched["measured_speedup"], "layer_bound_speedup_batch1": batch1["layer_bound_speedup"],
         "batch1": batch1, "batched": batched, "sweep": sweep,
         "eta": adapler.bert.encoder.ETA.numpy().tolist(), "theta": adapler.bert.encoder.THETA.numpy().tolist(),
+        "machine": machine(), "date": datetime.date.today().isoformat(),
+    }
+    write_json(cached, result)
+    return result
+
+
+def aggregate(per_seed):
+    """Mean of every headline number over seeds, with its `[min, max]` in `range`."""
+    combined = {key: float(np.mean([r[key] for r in per_seed])) for key in AGGREGATED}
+    combined["range"] = {key: [float(min(r[key] for r in per_seed)), float(max(r[key] for r in per_seed))]
+                         for key in AGGREGATED}
+    return combined
+
+
+def main(argv):
+    del argv
+    _apply_quick()
+    task = get_task(FLAGS.TASK)
+    seeds = [int(seed) for seed in FLAGS.SEEDS]
+    per_seed = [measure_seed(task, seed) for seed in seeds]
+    first = per_seed[0]
+    train_count = FLAGS.TRAIN_EXAMPLES or len(load_split(task, "train", FLAGS.DATA_DIR or None, seed=seeds[0]))
+    run = {
+        "task": FLAGS.TASK, "backbone": FLAGS.BASE_MODEL, "max_length": FLAGS.MAX_LENGTH,
+        "train_examples": train_count, "eval_examples": first["eval_examples"], "eval_split": first["eval_split"],
+        "metric": first["metric"], **aggregate(per_seed), "seeds": seeds, "per_seed": per_seed,
+        # The single-seed fields of the table and plot: the first seed's.
+        "batch1": first["batch1"], "batched": first["batched"], "sweep": first["sweep"],
         "windows": "first MAX_LENGTH-2 word-pieces of each example",
         "settings": {k: getattr(FLAGS, k) for k in (
             "BATCH_SIZE", "TIMING_BATCH_SIZE", "FT_EPOCHS", "FT_LEARNING_RATE", "LR_EPOCHS", "GAMMA", "PHI",
-            "CP_LEARNING_RATE", "SPEEDUP_LEARNING_RATE", "REPEATS", "QUICK")},
+            "CP_LEARNING_RATE", "SPEEDUP_LEARNING_RATE", "ETA_SCALES", "REPEATS", "QUICK")},
         "command": command_line(sys.argv), "machine": machine(),
         "date": datetime.date.today().isoformat(),
     }
@@ -144,8 +181,10 @@ def main(argv):
     write_json(os.path.join(FLAGS.RESULTS_DIR, f"{stem}.json"), run)
     plot_tradeoff(run, os.path.join(FLAGS.RESULTS_DIR, f"{stem}_tradeoff.png"))
     update_speed_table(FLAGS.RESULTS_DIR, run)
-    print(json.dumps({k: run[k] for k in ("baseline_score", "adapler_score", "flops_speedup",
-                                          "measured_speedup_batch1", "measured_speedup_batched")}, indent=1))
+    for result in per_seed:
+        print(f"seed {result['seed']}: " + ", ".join(f"{key}={result[key]:.4f}" for key in AGGREGATED))
+    print("mean: " + ", ".join(f"{key}={run[key]:.4f} [{run['range'][key][0]:.4f}, {run['range'][key][1]:.4f}]"
+                               for key in AGGREGATED), flush=True)
 
 
 if __name__ == "__main__":

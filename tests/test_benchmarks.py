@@ -13,20 +13,29 @@ from benchmarks.wallclock import interleaved_medians, layer_bound_speedup, layer
 from pipeline.paths import REPO
 from tiny import tiny_model
 
-RUN_KEYS = {"task", "backbone", "max_length", "train_examples", "eval_examples", "baseline_score", "adapler_score",
-            "flops_speedup", "measured_speedup_batch1", "measured_speedup_batched", "layer_bound_speedup_batch1",
-            "command", "machine", "date"}
+HEADLINE = {"baseline_score", "adapler_score", "drop", "flops_speedup", "measured_speedup_batch1",
+            "measured_speedup_batched", "layer_bound_speedup_batch1"}
+RUN_KEYS = {"task", "backbone", "max_length", "train_examples", "eval_examples", "range", "seeds", "per_seed",
+            "command", "machine", "date"} | HEADLINE
+
+
+def _reproduce(results_dir, work_dir, data_dir):
+    command = [sys.executable, os.path.join(REPO, "benchmarks", "reproduce.py"), "--QUICK", "--TASK=sst2",
+               "--SEEDS=1,2", f"--RESULTS_DIR={results_dir}", f"--WORK_DIR={work_dir}", f"--DATA_DIR={data_dir}"]
+    env = dict(os.environ, HF_HUB_OFFLINE="1", TF_USE_LEGACY_KERAS="1")
+    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result
 
 
 @pytest.fixture(scope="module")
 def results(tmp_path_factory, data_dir):
-    results_dir = tmp_path_factory.mktemp("results")
-    command = [sys.executable, os.path.join(REPO, "benchmarks", "reproduce.py"), "--QUICK", "--TASK=sst2",
-               f"--RESULTS_DIR={results_dir}", f"--WORK_DIR={tmp_path_factory.mktemp('work')}",
-               f"--DATA_DIR={data_dir}"]
-    env = dict(os.environ, HF_HUB_OFFLINE="1", TF_USE_LEGACY_KERAS="1")
-    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=900)
-    assert result.returncode == 0, result.stderr[-3000:]
+    results_dir, work_dir = tmp_path_factory.mktemp("results"), tmp_path_factory.mktemp("work")
+    _reproduce(results_dir, work_dir, data_dir)
+    # Runs span sessions: a second call measures nothing again.
+    rerun = _reproduce(results_dir, work_dir, data_dir)
+    assert "== seed 1: measured before" in rerun.stdout and "== seed 2: measured before" in rerun.stdout
+    assert "run_classification" not in rerun.stdout
     return results_dir
 
 
@@ -34,6 +43,11 @@ def test_speed_json_lists_the_run_with_every_required_key(results):
     runs = json.load(open(results / "speed.json"))["runs"]
     assert len(runs) == 1 and set(runs[0]) == RUN_KEYS
     run = runs[0]
+    assert run["seeds"] == [1, 2] and [r["seed"] for r in run["per_seed"]] == [1, 2]
+    for key in HEADLINE:
+        values = [r[key] for r in run["per_seed"]]
+        assert run[key] == pytest.approx(np.mean(values)) and run["range"][key] == [min(values), max(values)]
+    assert run["drop"] == pytest.approx(run["baseline_score"] - run["adapler_score"])
     assert run["task"] == "sst2" and run["max_length"] == 32 and run["train_examples"] == 64
     assert run["eval_examples"] == 32
     for key in ("baseline_score", "adapler_score"):
@@ -57,7 +71,7 @@ def test_plot_and_table_are_written(results):
     with open(results / "sst2_minilm_32_tradeoff.png", "rb") as handle:
         assert handle.read(8) == b"\x89PNG\r\n\x1a\n"
     table = open(results / "README.md").read()
-    assert "| sst2 | all-MiniLM-L6-v2 | 32 | 64 | 32 |" in table
+    assert "| sst2 | all-MiniLM-L6-v2 | 32 | 64 | 32 | 1, 2 |" in table
 
 
 @pytest.mark.parametrize(
