@@ -5,7 +5,6 @@ imported (it registers the tokenizer's ops). A loaded signature reports a wrong 
 "input #0 was expected to be a string tensor"; `load` returns a callable that names the input.
 """
 
-import numpy as np
 import tensorflow as tf
 import tensorflow_text  # noqa: F401  (registers the in-graph tokenizer's ops)
 

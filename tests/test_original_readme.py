@@ -8,7 +8,6 @@ import json
 import os
 import pickle
 import shlex
-import subprocess
 import sys
 
 import pytest
@@ -16,6 +15,7 @@ import pytest
 from models.backbones import resolve_backbone
 from models.modeling_tf_bert import TFBertForSequenceClassification
 from pipeline.paths import REPO
+from stages import run_command
 from upstream_files import write_hatexplain
 
 TRAIN, EVAL = 64, 32
@@ -27,11 +27,7 @@ def run(command, directory, data_dir, cwd=REPO, check=True):
     if words[0] == "python":
         words = [sys.executable, *words[1:], "--DATA_DIR", data_dir, "--TRAIN_EXAMPLES", str(TRAIN),
                  "--EVAL_EXAMPLES", str(EVAL)]
-    env = dict(os.environ, ADAPLER_DIRECTORY=str(directory), HF_HUB_OFFLINE="1", TF_USE_LEGACY_KERAS="1")
-    result = subprocess.run(words, cwd=cwd, capture_output=True, text=True, env=env, timeout=900)
-    if check and result.returncode != 0:
-        raise AssertionError(f"{command} failed ({result.returncode}):\n{result.stderr[-3000:]}")
-    return result
+    return run_command(words, directory, cwd, check)
 
 
 @pytest.fixture(scope="module")
