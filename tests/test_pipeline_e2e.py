@@ -167,3 +167,19 @@ def test_exported_saved_model_predicts_like_the_staged_evaluation_on_all_of_sst2
         lengths.append(out["lengths"])
     np.testing.assert_array_equal(np.concatenate(labels), staged["logits"].argmax(-1))
     np.testing.assert_array_equal(np.concatenate(lengths), staged["lengths"])
+
+
+def test_run_summary_reports_scores_speedups_and_layer_lengths(run_dir, data_dir):
+    # Last in this file: the plain evaluation rewrites flops_per_example.pickle.
+    directory, dirs, _ = run_dir
+    stage("run_files/run_classification_evaluation.py", directory, data_dir)
+    result = stage("tools/summarize_run.py", directory, data_dir, "--PHI=0.01", "--TIMING_EXAMPLES=8",
+                   "--TIMING_REPEATS=1", "--TIMING_BATCH_SIZE=16")
+    with open(dirs.log("summary_znorm_l2_GAMMA1_PHI0.01.json")) as handle:
+        summary = json.load(handle)
+    assert summary["timing"]["batch_1"]["examples"] == 8 and summary["timing"]["batch_16"]["examples"] == EVAL
+    assert len(summary["mean_layer_lengths"]) == 6
+    for label in ("fine-tuned dev accuracy", "AdapLeR dev accuracy", "FLOPs speedup (dev, total)",
+                  "wall-clock speedup, batch 1", "wall-clock speedup, batch 16", "mean tokens entering layers 1..L"):
+        assert f"| {label}" in result.stdout
+    assert f"{summary['flops_speedup']:.2f}x" in result.stdout

@@ -1,6 +1,11 @@
-"""Prints the table that ends `run.sh`: fine-tuned and AdapLeR dev scores, speedup, GLUE file.
+"""Prints the table that ends `run.sh`: what AdapLeR bought on the dev set.
 
     python tools/summarize_run.py --TASK=sst2 --DATA_SEED=42
+
+Reads the stage-4 results of the fine-tuned and the AdapLeR checkpoint (scores, FLOPs speedup,
+mean tokens entering each layer), times both models on the dev split with the benchmarks'
+interleaved timing (batch 1 and batched), prints a markdown table and writes it with the numbers
+to `logs/summary_<name>.json`.
 """
 
 import _bootstrap  # noqa: F401
@@ -9,9 +14,17 @@ import json
 import os
 
 import pipeline  # noqa: F401
+from absl import flags
 
-from pipeline.stage import adapler_name, current_task, define_adapler_name_flags, define_common_flags, run, task_dir
+from benchmarks.report import machine
+from benchmarks.wallclock import compare
+from pipeline.atomic import write_json
+from pipeline.stage import (FLAGS, adapler_name, current_task, define_adapler_name_flags, define_common_flags,
+                            load_encoded, run, task_dir, tokenizer, trained_model)
 
+flags.DEFINE_integer("TIMING_REPEATS", 3, "Timed calls per batch and model (the median is kept).", lower_bound=1)
+flags.DEFINE_integer("TIMING_EXAMPLES", 0, "Time only the first N dev examples at batch 1 (0 = all).", lower_bound=0)
+flags.DEFINE_integer("TIMING_BATCH_SIZE", 32, "Batch size of the batched timing.", lower_bound=2)
 define_adapler_name_flags()
 define_common_flags()
 
@@ -29,15 +42,37 @@ def main(argv):
     dirs = task_dir().require()
     split, metric = task.dev_splits[0], task.metrics[0]
     name = adapler_name(dirs)
-    plain = _read(dirs.log(f"eval_bert_{split}.json"))
-    adapler = _read(dirs.log(f"eval_{name}_{split}.json"))
+    plain_result = _read(dirs.log(f"eval_bert_{split}.json"))
+    adapler_result = _read(dirs.log(f"eval_{name}_{split}.json"))
+    dev = load_encoded(task, split, tokenizer(), FLAGS.EVAL_EXAMPLES)
+    plain, _ = trained_model(task, dirs, lr_model=False)
+    adapler, _ = trained_model(task, dirs, lr_model=True)
+    timing = {
+        "batch_1": compare(plain, adapler, dev, 1, FLAGS.TIMING_REPEATS, limit=FLAGS.TIMING_EXAMPLES),
+        f"batch_{FLAGS.TIMING_BATCH_SIZE}": compare(plain, adapler, dev, FLAGS.TIMING_BATCH_SIZE, FLAGS.TIMING_REPEATS),
+    }
+    before, after = plain_result["scores"][metric], adapler_result["scores"][metric]
+    lengths = adapler_result["mean_layer_lengths"]
     rows = [
-        ("fine-tuned dev " + metric, f"{plain['scores'][metric]:.4f}"),
-        ("AdapLeR dev " + metric, f"{adapler['scores'][metric]:.4f}"),
-        ("FLOPs speedup (dev, total)", f"{adapler['speedup']:.2f}x"),
-        ("dev examples", str(adapler["count"])),
-        ("GLUE file", dirs.glue_prediction(name, "test")),
+        (f"fine-tuned dev {metric}", f"{before:.4f}"),
+        (f"AdapLeR dev {metric}", f"{after:.4f} ({100 * (after - before):+.2f} points)"),
+        ("FLOPs speedup (dev, total)", f"{adapler_result['speedup']:.2f}x"),
     ]
+    for key, result in timing.items():
+        rows.append((f"wall-clock speedup, {key.replace('_', ' ')}",
+                     f"{result['measured_speedup']:.2f}x ({result['examples']} examples, median of "
+                     f"{result['repeats']} interleaved calls)"))
+    rows += [
+        ("mean tokens entering layers 1..L", f"{adapler_result['mean_input_length']:.1f} in: "
+                                             + " ".join(f"{n:.1f}" for n in lengths)),
+        ("dev examples", str(adapler_result["count"])),
+        ("GLUE file", os.path.relpath(dirs.glue_prediction(name, "test"))),
+    ]
+    write_json(dirs.log(f"summary_{name}.json"), {
+        "task": task.name, "metric": metric, "finetuned_score": before, "adapler_score": after,
+        "flops_speedup": adapler_result["speedup"], "mean_input_length": adapler_result["mean_input_length"],
+        "mean_layer_lengths": lengths, "timing": timing, "machine": machine(),
+    })
     width = max(len(r[0]) for r in rows)
     print("\n| " + "what".ljust(width) + " | value |\n|" + "-" * (width + 2) + "|-------|")
     for label, value in rows:
