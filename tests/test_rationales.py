@@ -32,11 +32,11 @@ def test_false_positive_rate_by_hand():
 def test_layer_agreement_ignores_special_tokens_and_thresholds_at_one_over_n():
     scores = np.array([0.5, 0.3, 0.05, 0.1, 0.05])  # [CLS] a b c [SEP]
     rationale = np.array([0, 1, 0, 0, 0])
-    ap, fpr = layer_agreement(scores, rationale, live_lengths=5)
-    assert ap == pytest.approx(1.0)
-    assert fpr == pytest.approx(0.0)  # 0.1 < 1/5: c is not kept
-    _, fpr = layer_agreement(scores, rationale, live_lengths=10)
-    assert fpr == pytest.approx(1 / 2)  # 1/10: c (0.1) is kept, b (0.05) is not
+    found = layer_agreement(scores, rationale, live_lengths=5)
+    assert found["ap"] == pytest.approx(1.0)
+    assert found["fpr"] == pytest.approx(0.0)  # 0.1 < 1/5: c is not kept
+    found = layer_agreement(scores, rationale, live_lengths=10)
+    assert found["fpr"] == pytest.approx(1 / 2)  # 1/10: c (0.1) is kept, b (0.05) is not
 
 
 def test_split_windows_by_hand():
