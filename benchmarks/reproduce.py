@@ -23,7 +23,7 @@ import numpy as np  # noqa: E402
 import pipeline  # noqa: E402,F401
 from absl import app, flags  # noqa: E402
 
-from benchmarks.report import command_line, machine, plot_tradeoff, update_speed_table  # noqa: E402
+from benchmarks.report import HEADLINE_KEYS, command_line, machine, plot_tradeoff, update_speed_table  # noqa: E402
 from benchmarks.wallclock import compare, eta_sweep, layer_time_curve  # noqa: E402
 from models.backbones import backbone_label, load_tokenizer, resolve_backbone  # noqa: E402
 from models.modeling_tf_bert import TFBertForSequenceClassification  # noqa: E402
@@ -64,8 +64,6 @@ flags.DEFINE_list("ETA_SCALES", ["1"], "Stage 3's --ETA_SCALES (ETA multipliers 
 flags.DEFINE_bool("QUICK", False, "Tiny slice for CI: few examples, 1 epoch, short sequences.")
 
 SAVE_NAME = "bench"
-AGGREGATED = ("baseline_score", "adapler_score", "drop", "flops_speedup", "measured_speedup_batch1",
-              "measured_speedup_batched", "layer_bound_speedup_batch1")
 
 
 def _apply_quick():
@@ -149,9 +147,9 @@ def measure_seed(task, seed):
 
 def aggregate(per_seed):
     """Mean of every headline number over seeds, with its `[min, max]` in `range`."""
-    combined = {key: float(np.mean([r[key] for r in per_seed])) for key in AGGREGATED}
+    combined = {key: float(np.mean([r[key] for r in per_seed])) for key in HEADLINE_KEYS}
     combined["range"] = {key: [float(min(r[key] for r in per_seed)), float(max(r[key] for r in per_seed))]
-                         for key in AGGREGATED}
+                         for key in HEADLINE_KEYS}
     return combined
 
 
@@ -182,9 +180,9 @@ def main(argv):
     plot_tradeoff(run, os.path.join(FLAGS.RESULTS_DIR, f"{stem}_tradeoff.png"))
     update_speed_table(FLAGS.RESULTS_DIR, run)
     for result in per_seed:
-        print(f"seed {result['seed']}: " + ", ".join(f"{key}={result[key]:.4f}" for key in AGGREGATED))
+        print(f"seed {result['seed']}: " + ", ".join(f"{key}={result[key]:.4f}" for key in HEADLINE_KEYS))
     print("mean: " + ", ".join(f"{key}={run[key]:.4f} [{run['range'][key][0]:.4f}, {run['range'][key][1]:.4f}]"
-                               for key in AGGREGATED), flush=True)
+                               for key in HEADLINE_KEYS), flush=True)
 
 
 if __name__ == "__main__":

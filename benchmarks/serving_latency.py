@@ -25,7 +25,7 @@ import tensorflow as tf  # noqa: E402
 from absl import app, flags  # noqa: E402
 
 from benchmarks.report import command_line, machine  # noqa: E402
-from benchmarks.wallclock import interleaved_medians  # noqa: E402
+from benchmarks.wallclock import curve_lengths, interleaved_medians  # noqa: E402
 from models.backbones import backbone_label, load_tokenizer, resolve_backbone  # noqa: E402
 from models.modeling_tf_bert import TFBertForSequenceClassification  # noqa: E402
 from pipeline.atomic import write_json, write_text  # noqa: E402
@@ -83,7 +83,7 @@ def _layer_runtimes(model, folder):
 def layer_curves(model, folder):
     """Per runtime, `(lengths, median seconds)` of one layer at batch 1 (calls interleaved)."""
     runtimes = _layer_runtimes(model, folder)
-    lengths = sorted({n for n in (8, 16, 32, 64, 128, 256, 512) if n < FLAGS.MAX_LENGTH} | {FLAGS.MAX_LENGTH})
+    lengths = curve_lengths(FLAGS.MAX_LENGTH)
     inputs = [(tf.random.normal([1, n, model.config.hidden_size]), tf.zeros([1, 1, 1, n])) for n in lengths]
     calls = [(run, args) for run in runtimes.values() for args in inputs]
     for run, args in calls:

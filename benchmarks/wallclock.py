@@ -6,7 +6,7 @@ import numpy as np
 import tensorflow as tf
 
 from pipeline.data import batches
-from pipeline.evaluation import compiled_forward, flops_report, predict
+from pipeline.evaluation import compiled_forward, flops_report, predict, scaled_eta
 
 
 def call_seconds(function, *args):
@@ -33,6 +33,11 @@ def interleaved_medians(calls, repeats):
     return [float(t) for t in np.median(times, axis=0)]
 
 
+def curve_lengths(max_length):
+    """Lengths a layer-time curve is timed at: powers of two from 8 below `max_length`, and `max_length`."""
+    return sorted({n for n in (8, 16, 32, 64, 128, 256, 512) if n < max_length} | {max_length})
+
+
 def layer_time_curve(model, batch_size, max_length, repeats=10):
     """How one encoder layer's time grows with sequence length on this machine.
 
@@ -54,7 +59,7 @@ def layer_time_curve(model, batch_size, max_length, repeats=10):
     run = tf.function(lambda hidden, bias: layer(hidden, bias, None, None, None, None, False)[0],
                       input_signature=[tf.TensorSpec([None, None, model.config.hidden_size]),
                                        tf.TensorSpec([None, 1, 1, None])])
-    lengths = sorted({n for n in (8, 16, 32, 64, 128, 256, 512) if n < max_length} | {max_length})
+    lengths = curve_lengths(max_length)
     inputs = [(tf.random.normal([batch_size, n, model.config.hidden_size]), tf.zeros([batch_size, 1, 1, n]))
               for n in lengths]
     for hidden, bias in inputs:
@@ -135,11 +140,9 @@ def eta_sweep(adapler, encoded, batch_size, scales, score_fn, timing=None):
     Returns:
         One dict per scale with `scale`, `eta`, `score`, `flops_speedup` (and `measured_speedup`).
     """
-    trained = adapler.bert.encoder.ETA.numpy().copy()
     points = []
-    try:
-        for scale in scales:
-            adapler.bert.encoder.ETA.assign(np.clip(trained * scale, 1e-3, None))
+    for scale in scales:
+        with scaled_eta(adapler, scale):
             outputs = predict(adapler, encoded, batch_size, lr_mode=True, description=f"ETA x{scale:g}")
             point = {
                 "scale": scale, "eta": adapler.bert.encoder.ETA.numpy().tolist(),
@@ -151,7 +154,5 @@ def eta_sweep(adapler, encoded, batch_size, scales, score_fn, timing=None):
                 plain, limit = timing
                 point["measured_speedup"] = compare(plain, adapler, encoded, batch_size, repeats=1,
                                                     limit=limit)["measured_speedup"]
-            points.append(point)
-    finally:
-        adapler.bert.encoder.ETA.assign(trained)
+        points.append(point)
     return points

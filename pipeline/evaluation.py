@@ -1,5 +1,7 @@
 """Prediction over a split, task scores, per-example FLOPs and the speedup."""
 
+import contextlib
+
 import numpy as np
 import tensorflow as tf
 from tqdm import tqdm
@@ -56,6 +58,18 @@ def predict(model, encoded, batch_size, lr_mode=False, description="predict"):
         "logits": np.concatenate(logits),
         "lengths": np.concatenate(lengths) if model.is_adapler else None,
     }
+
+
+@contextlib.contextmanager
+def scaled_eta(model, scale):
+    """Inside the block the AdapLeR model's ETA is `scale` times the trained one (floored at 1e-3);
+    the trained ETA is restored after, whatever happens."""
+    trained = model.bert.encoder.ETA.numpy().copy()
+    model.bert.encoder.ETA.assign(np.clip(trained * scale, 1e-3, None))
+    try:
+        yield
+    finally:
+        model.bert.encoder.ETA.assign(trained)
 
 
 def predictions_from_logits(task, logits):

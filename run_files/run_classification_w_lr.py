@@ -24,7 +24,7 @@ from tqdm import tqdm
 from models.training import AdapLeRTrainer, NonFiniteLossError, lambda_schedule, make_optimizer, make_optimizers
 from pipeline.atomic import save_weights, write_pickle
 from pipeline.data import batches, num_batches
-from pipeline.evaluation import flops_report, predict, score
+from pipeline.evaluation import flops_report, predict, scaled_eta, score
 from pipeline.keep_rule import SCORE_TOLERANCE, choose_epoch, contenders
 from pipeline.stage import (FLAGS, adapler_name, build_model, current_task, define_adapler_name_flags,
                             define_common_flags, file_logger, load_encoded, ranked_epochs, run, task_dir, tokenizer)
@@ -83,12 +83,8 @@ def _positive_number(text):
 
 def evaluate_scaled(model, task, dev, scale):
     """Dev score and FLOPs speedup with hard removal at `scale` times the learned ETA (restored after)."""
-    eta = model.bert.encoder.ETA.numpy()
-    model.bert.encoder.ETA.assign(eta * scale)
-    try:
+    with scaled_eta(model, scale):
         outputs = predict(model, dev, FLAGS.BATCH_SIZE, lr_mode=True, description=f"dev (hard removal, ETA x{scale:g})")
-    finally:
-        model.bert.encoder.ETA.assign(eta)
     first = score(task, dev.labels, outputs["logits"])[task.metrics[0]]
     return first, flops_report(model.config, task.num_labels, dev.lengths, outputs["lengths"])["speedup"]
 
@@ -164,8 +160,8 @@ def main(argv):
         chosen, qualified = choose_epoch(records, floor)
         if chosen != saved:
             model.set_weights(weights[chosen[0]])
-            model.bert.encoder.ETA.assign(model.bert.encoder.ETA * chosen[1])
-            save_weights(model, checkpoint)
+            with scaled_eta(model, chosen[1]):
+                save_weights(model, checkpoint)
             model.set_weights(current)
             saved = chosen
             log.info("saved epoch %d at ETA x%g -> %s", *chosen, checkpoint)

@@ -68,13 +68,13 @@ def posts(data_dir, split, tie_rule="drop"):
     if tie_rule not in TIE_RULES:
         raise DataError(f"Unknown HateXplain tie rule {tie_rule!r}; use one of {', '.join(TIE_RULES)}.")
     folder = os.path.join(data_dir, "hatexplain")
-    dataset, divisions = (_read_json(os.path.join(folder, name)) for name in ("dataset.json", "post_id_divisions.json"))
-    ids_path = os.path.join(folder, "post_id_divisions.json")
+    dataset_path, ids_path = (os.path.join(folder, name) for name in ("dataset.json", "post_id_divisions.json"))
+    dataset, divisions = _read_json(dataset_path), _read_json(ids_path)
     if DIVISIONS[split] not in divisions:
         raise DataError(f"{ids_path}: no {DIVISIONS[split]!r} list of post ids.")
     out, ties = [], 0
     for post_id in divisions[DIVISIONS[split]]:
-        where = f"{os.path.join(folder, 'dataset.json')}, post {post_id}"
+        where = f"{dataset_path}, post {post_id}"
         try:
             post = dataset[post_id]
             tokens = [str(token) for token in post["post_tokens"]]

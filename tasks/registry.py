@@ -107,10 +107,6 @@ def _imdb(data_dir, split):
     return read_imdb(os.path.join(data_dir, "aclImdb", split))
 
 
-def _hatexplain(data_dir, split, tie_rule="drop"):
-    return read_hatexplain(data_dir, split, tie_rule)
-
-
 def _hatexplain_tfds(row, tie_rule="drop"):
     tokens = [t.decode("utf-8") if isinstance(t, bytes) else str(t) for t in row["post_tokens"]]
     # The HuggingFace builder stores annotator labels as ids in HATEXPLAIN_LABELS order.
@@ -157,7 +153,7 @@ TASKS = {
                          "Film", "WrittenWork"), ("accuracy",), _dbpedia,
              "huggingface:dbpedia_14", ("content", None), held_out=6000),
         Task("imdb", ("neg", "pos"), ("accuracy",), _imdb, "imdb_reviews", ("text", None), held_out=4096),
-        Task("hatexplain", HATEXPLAIN_LABELS, ("accuracy",), _hatexplain, "huggingface:hatexplain",
+        Task("hatexplain", HATEXPLAIN_LABELS, ("accuracy",), read_hatexplain, "huggingface:hatexplain",
              ("post_tokens", None), options=("tie_rule",), tfds_example=_hatexplain_tfds),
     ]
 }
