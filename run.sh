@@ -15,8 +15,9 @@ common=(--TASK=sst2 --BASE_MODEL=all-MiniLM-L6-v2 --MAX_LENGTH=64 --BATCH_SIZE=3
 # Differences from the original's SST-2 settings (GAMMA 0.005, PHI 0.0005, 5 epochs at 3e-5), for a
 # run of ~400 updates instead of ~10k: a 100x larger KL weight (CPs that follow the saliencies closely
 # drop more tokens at the same accuracy), a 6x larger length weight, separate learning rates for the
-# new CP heads and for ETA/THETA (3e-5 and 5e-4 cannot move them in so few updates), and ETA scales
-# chosen on dev with the epoch (--ETA_SCALES), which turns the learned thresholds into the trade-off.
+# new CP heads and for ETA/THETA (3e-5 and 5e-4 cannot move them in so few updates), batches of 16 in
+# the AdapLeR stage (twice the updates in the same time), and ETA scales chosen on dev with the epoch
+# (--ETA_SCALES), which turns the learned thresholds into the trade-off.
 adapler=(--GAMMA=0.5 --PHI=0.003 --SAVE_NAME=quickstart)
 start=$SECONDS
 stage() { echo; echo "== $1 ($(( SECONDS - start ))s elapsed)"; }
@@ -27,7 +28,7 @@ stage "2/5 saliencies"
 "$python" tools/store_saliencies.py "${common[@]}" --SPLIT=train
 stage "3/5 AdapLeR training"
 "$python" run_files/run_classification_w_lr.py "${common[@]}" "${adapler[@]}" --EPOCHS=3 --INITIAL_MODEL_PATH= \
-  --CP_LEARNING_RATE=1e-3 --SPEEDUP_LEARNING_RATE=1e-2 --ETA_SCALES=0.7,0.8,0.9,1
+  --BATCH_SIZE=16 --CP_LEARNING_RATE=1e-3 --SPEEDUP_LEARNING_RATE=1e-2 --ETA_SCALES=0.6,0.7,0.8,0.9,1
 stage "4/5 evaluation"
 "$python" run_files/run_classification_evaluation.py "${common[@]}" "${adapler[@]}"
 "$python" run_files/run_classification_evaluation.py "${common[@]}" "${adapler[@]}" --LR_MODEL
