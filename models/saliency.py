@@ -32,3 +32,17 @@ def saliency_step(model, inputs, labels):
     grads = tape.gradient(target, embeddings)
     saliency = tf.norm(grads * embeddings, axis=-1)
     return saliency * tf.cast(inputs["attention_mask"], saliency.dtype)
+
+
+def padded_saliency_step(model, max_length):
+    """`saliency_step` for `strategy.run`: `(inputs, labels, indices) -> {"saliency": [B, max_length]}`.
+
+    Rows are padded to `max_length` so the replicas' pieces, each padded to its own longest
+    example, can be gathered into one array.
+    """
+
+    def step(inputs, labels, indices):
+        values = saliency_step(model, inputs, labels)
+        return {"saliency": tf.pad(values, [[0, 0], [0, max_length - tf.shape(values)[1]]])}
+
+    return step

@@ -74,6 +74,35 @@ def task_loss(labels, logits, class_weights):
     return tf.reduce_mean(per_example * tf.gather(class_weights, labels))
 
 
+def replica_share(labels):
+    """This replica's fraction of the global batch (call in a replica context).
+
+    A loss averaged over the replica's examples and multiplied by it (`weighted`) sums over the
+    replicas to the global-batch mean, so summed gradients equal one device's on the whole batch.
+    A replica left without examples at the end of a split gets 0.
+    """
+    local = tf.cast(tf.shape(labels)[0], tf.float32)
+    return local / tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM, local)
+
+
+def with_token_axis(tensors):
+    """Pads `[B, T]` tensors to at least one position.
+
+    A replica left without examples at the end of a split receives `[0, 0]` batches, on which
+    attention's shapes fail; `[0, 1]` runs and contributes nothing.
+    """
+    return tf.nest.map_structure(lambda x: tf.pad(x, [[0, 0], [0, tf.maximum(0, 1 - tf.shape(x)[1])]]), tensors)
+
+
+def weighted(value, share):
+    # The mean over an empty share is NaN; its weight 0 must still give 0.
+    return tf.math.multiply_no_nan(value, share)
+
+
+def global_sum(value):
+    return tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM, value)
+
+
 class AdapLeRTrainer:
     """Runs AdapLeR training steps on a model that went through `to_AdapLeR()`.
 
@@ -82,6 +111,10 @@ class AdapLeRTrainer:
     minimises `CE + PHI * LEN` over ETA and THETA, each variable getting its own gradient.
     Gradients are accumulated over `acc_steps` calls and applied together; a non-finite loss
     raises `NonFiniteLossError` before anything is applied.
+
+    Under a `tf.distribute` strategy (the model and optimizers built in its scope) each replica
+    accumulates its share of the global batch and the optimizers sum the shares, so an update
+    equals the single-device one on the same global batch.
 
     Args:
         model: An AdapLeR `TFBertForSequenceClassification`.
@@ -94,10 +127,11 @@ class AdapLeRTrainer:
         cp_optimizer: Optional separate optimizer for the Contribution Predictors (same
             objective as the main one). The original trains them with the main optimizer; a
             larger learning rate lets short runs train the freshly initialised heads.
+        strategy: The `tf.distribute.Strategy` the model was built under (default: the current one).
     """
 
     def __init__(self, model, optimizer, speedup_optimizer, gamma=1.0, phi=10.0, acc_steps=1, class_weights=None,
-                 cp_optimizer=None):
+                 cp_optimizer=None, strategy=None):
         if not model.is_adapler:
             raise ValueError("AdapLeRTrainer needs a model after to_AdapLeR().")
         if acc_steps < 1:
@@ -109,6 +143,7 @@ class AdapLeRTrainer:
         self.gamma = float(gamma)
         self.phi = float(phi)
         self.acc_steps = acc_steps
+        self.strategy = strategy or tf.distribute.get_strategy()
         num_labels = model.config.num_labels
         weights = class_weights if class_weights is not None else [1.0] * num_labels
         self.class_weights = tf.constant(weights, tf.float32)
@@ -119,18 +154,30 @@ class AdapLeRTrainer:
         self.cp_variables = [v for v in model.trainable_variables if id(v) in cp_ids]
         self.main_variables = [v for v in model.trainable_variables if id(v) not in cp_ids] + self.cp_variables
         self.speedup_variables = [self.encoder.ETA, self.encoder.THETA]
-        self._accumulators = [
-            tf.Variable(tf.zeros_like(v), trainable=False) for v in self.main_variables + self.speedup_variables
-        ]
-        self.steps_seen = 0
-        self._compute = tf.function(self._compute_and_accumulate, reduce_retracing=True)
-        self._apply = tf.function(self._apply_accumulated)
+        with self.strategy.scope():
+            # On-read: each replica sums its own gradients; the optimizers add the replicas up.
+            self.accumulators = [
+                tf.Variable(tf.zeros(v.shape, v.dtype), trainable=False, name=f"accumulator_{i}",
+                            synchronization=tf.VariableSynchronization.ON_READ,
+                            aggregation=tf.VariableAggregation.SUM)
+                for i, v in enumerate(self.main_variables + self.speedup_variables)
+            ]
+            self.steps = tf.Variable(0, dtype=tf.int64, trainable=False, name="steps",
+                                     aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
+        self._compute = tf.function(self._distributed_compute, reduce_retracing=True)
+        self._apply = tf.function(self._distributed_apply)
+
+    @property
+    def steps_seen(self):
+        return int(self.steps.numpy())
 
     def set_lambda(self, value):
         self.encoder._lambda.assign(value)
 
     def _compute_and_accumulate(self, inputs, labels, saliencies):
         encoder = self.encoder
+        share = replica_share(labels)
+        inputs, saliencies = with_token_axis((inputs, saliencies))
         with tf.GradientTape() as tape, tf.GradientTape(watch_accessed_variables=False) as speed_tape:
             speed_tape.watch(self.speedup_variables)
             outputs = self.model(inputs, training=True, output_explanations=True, output_lengths=True)
@@ -143,55 +190,61 @@ class AdapLeRTrainer:
             main_loss = ce + self.gamma * kl_loss
             length_loss = tf.reduce_mean(tf.reduce_sum(tf.stack(outputs.lengths), axis=0))
             speed_loss = ce + self.phi * length_loss
-            # Scaled inside the tapes: the accumulated sum over acc_steps is then a mean.
-            scale = 1.0 / self.acc_steps
-            scaled_main, scaled_speed = main_loss * scale, speed_loss * scale
+            # Scaled inside the tapes: the accumulated sum over acc_steps and replicas is then a mean.
+            scale = share / self.acc_steps
+            scaled_main, scaled_speed = weighted(main_loss, scale), weighted(speed_loss, scale)
         grads = tape.gradient(scaled_main, self.main_variables)
         grads += speed_tape.gradient(scaled_speed, self.speedup_variables)
-        finite = tf.math.is_finite(main_loss) & tf.math.is_finite(speed_loss)
+        locally_finite = (tf.math.is_finite(main_loss) & tf.math.is_finite(speed_loss)) | (share == 0.0)
+        finite = global_sum(1.0 - tf.cast(locally_finite, tf.float32)) == 0.0
         if finite:
-            for accumulator, grad, variable in zip(self._accumulators, grads, self.main_variables + self.speedup_variables):
+            for accumulator, grad, variable in zip(self.accumulators, grads, self.main_variables + self.speedup_variables):
                 accumulator.assign_add(tf.zeros_like(variable) if grad is None else tf.convert_to_tensor(grad))
-        return {
-            "loss": ce,
-            "kl_loss": kl_loss,
-            "kl_losses": kl,
-            "length_loss": length_loss,
-            "total_loss": main_loss,
-            "combined_loss": speed_loss,
-            "finite": finite,
-        }
+        metrics = {"loss": ce, "kl_loss": kl_loss, "kl_losses": kl, "length_loss": length_loss,
+                   "total_loss": main_loss, "combined_loss": speed_loss}
+        metrics = {key: global_sum(weighted(value, share)) for key, value in metrics.items()}
+        return dict(metrics, finite=finite)
+
+    def _distributed_compute(self, inputs, labels, saliencies):
+        outputs = self.strategy.run(self._compute_and_accumulate, args=(inputs, labels, saliencies))
+        # Every replica holds the same all-reduced values.
+        return {key: self.strategy.experimental_local_results(value)[0] for key, value in outputs.items()}
 
     def _apply_accumulated(self):
         count = len(self.main_variables)
         backbone = count - len(self.cp_variables)
-        grads = [a.read_value() for a in self._accumulators]
+        grads = [a.read_value() for a in self.accumulators]
         self.optimizer.apply_gradients(zip(grads[:backbone], self.main_variables[:backbone]))
         if self.cp_variables:
             self.cp_optimizer.apply_gradients(zip(grads[backbone:count], self.cp_variables))
         self.speedup_optimizer.apply_gradients(zip(grads[count:], self.speedup_variables))
+        for accumulator in self.accumulators:
+            accumulator.assign(tf.zeros_like(accumulator))
+
+    def _distributed_apply(self):
+        self.strategy.run(self._apply_accumulated)
+        # Cross-replica assignments keep the mirrored copies equal.
         self.encoder.ETA.assign(tf.clip_by_value(self.encoder.ETA, *ETA_RANGE))
         self.encoder.THETA.assign(tf.maximum(self.encoder.THETA, THETA_MIN))
-        for accumulator in self._accumulators:
-            accumulator.assign(tf.zeros_like(accumulator))
 
     def train_step(self, inputs, labels, saliencies):
         """One forward/backward pass; applies the update every `acc_steps` calls.
 
         Args:
-            inputs: Dict with `input_ids`, `attention_mask`, `token_type_ids` (`[B, T]`).
-            labels: `[B]` labels.
-            saliencies: `[B, T]` saliency targets aligned with the inputs.
+            inputs: Dict with `input_ids`, `attention_mask`, `token_type_ids` (`[B, T]`), or the
+                per-replica values of a distributed dataset.
+            labels: `[B]` labels (or per-replica).
+            saliencies: `[B, T]` saliency targets aligned with the inputs (or per-replica).
 
         Returns:
-            Dict of numpy losses: `loss` (CE), `kl_loss`, `kl_losses` (per layer),
-            `length_loss`, `total_loss`, `combined_loss`.
+            Dict of numpy losses, means over the global batch: `loss` (CE), `kl_loss`,
+            `kl_losses` (per layer), `length_loss`, `total_loss`, `combined_loss`.
 
         Raises:
             NonFiniteLossError: A loss is NaN or infinite (message names the step, ETA, THETA).
         """
         metrics = {k: v.numpy() for k, v in self._compute(inputs, labels, saliencies).items()}
-        self.steps_seen += 1
+        self.steps.assign_add(1)
         if not metrics.pop("finite"):
             raise NonFiniteLossError(
                 f"Non-finite loss at step {self.steps_seen} (CE={metrics['loss']}, KL={metrics['kl_loss']}, "

@@ -40,15 +40,54 @@ def encode(examples, tokenizer, max_length):
     )
 
 
-def _pad(rows, width):
-    out = np.zeros((len(rows), width), np.int32)
-    for row, values in enumerate(rows):
-        out[row, : len(values)] = values
-    return out
+def example_order(encoded, shuffle_seed=None):
+    """Example indices in split order, or shuffled by `shuffle_seed` (e.g. seed + epoch)."""
+    order = np.arange(len(encoded))
+    if shuffle_seed is not None:
+        np.random.RandomState(shuffle_seed).shuffle(order)
+    return order
+
+
+def dataset(encoded, batch_size, order, rows=None, input_context=None):
+    """A `tf.data` pipeline of `(inputs, labels, indices[, rows])`, each batch padded to its longest example.
+
+    Under a distribution strategy it is one input pipeline's share: examples are dealt to the
+    pipelines in turn and batched per replica, so the replicas of one step together hold the
+    next `batch_size * replicas` examples of `order`, as one device would.
+
+    Args:
+        encoded: An `Encoded` split.
+        batch_size: Examples per batch (per replica under a strategy).
+        order: Example indices in the order to visit them.
+        rows: Optional `[N, T]` per-example arrays (e.g. saliencies) cut to each example's length
+            and batched with it, so they stay with their examples whatever the order.
+        input_context: The `tf.distribute.InputContext` of `distribute_datasets_from_function`.
+
+    Returns:
+        A `tf.data.Dataset` of `inputs` (dict of `[b, t]` int32), `labels` `[b]`, `indices` `[b]`
+        int64 and, with `rows`, `[b, t]` rows.
+    """
+    ids = tf.ragged.constant(encoded.input_ids, dtype=tf.int32, ragged_rank=1)
+    types = tf.ragged.constant(encoded.token_type_ids, dtype=tf.int32, ragged_rank=1)
+    labels = tf.constant(encoded.labels)
+    table = None if rows is None else tf.constant(rows)
+
+    def example(index):
+        input_ids = ids[index]
+        features = ({"input_ids": input_ids, "attention_mask": tf.ones_like(input_ids), "token_type_ids": types[index]},
+                    labels[index], index)
+        if table is None:
+            return features
+        return features + (table[index, : tf.shape(input_ids, out_type=tf.int64)[0]],)
+
+    data = tf.data.Dataset.from_tensor_slices(np.asarray(order, np.int64))
+    if input_context is not None and input_context.num_input_pipelines > 1:
+        data = data.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
+    return data.map(example).padded_batch(batch_size).prefetch(2)
 
 
 def batches(encoded, batch_size, shuffle_seed=None):
-    """Yields `(inputs, labels, indices)` with each batch padded to its longest example.
+    """Yields `(inputs, labels, indices)` with each batch padded to its longest example (one device).
 
     Args:
         encoded: An `Encoded` split.
@@ -58,20 +97,8 @@ def batches(encoded, batch_size, shuffle_seed=None):
     Yields:
         `inputs` dict of `[b, t]` int32 tensors, `labels` `[b]`, `indices` `[b]` example indices.
     """
-    order = np.arange(len(encoded))
-    if shuffle_seed is not None:
-        np.random.RandomState(shuffle_seed).shuffle(order)
-    for start in range(0, len(order), batch_size):
-        indices = order[start : start + batch_size]
-        ids = [encoded.input_ids[i] for i in indices]
-        width = max(len(x) for x in ids)
-        input_ids = _pad(ids, width)
-        inputs = {
-            "input_ids": tf.constant(input_ids),
-            "attention_mask": tf.constant(_pad([np.ones_like(x) for x in ids], width)),
-            "token_type_ids": tf.constant(_pad([encoded.token_type_ids[i] for i in indices], width)),
-        }
-        yield inputs, encoded.labels[indices], indices
+    for inputs, labels, indices in dataset(encoded, batch_size, example_order(encoded, shuffle_seed)):
+        yield inputs, labels.numpy(), indices.numpy()
 
 
 def num_batches(encoded, batch_size):

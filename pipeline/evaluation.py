@@ -4,10 +4,9 @@ import contextlib
 
 import numpy as np
 import tensorflow as tf
-from tqdm import tqdm
 
 from models.flops import adapler_flops, bert_flops, speedup
-from pipeline.data import batches, num_batches
+from pipeline.distribution import gathered_batches
 from tasks.metrics import compute
 
 
@@ -20,6 +19,11 @@ def compiled_forward(model, lr_mode):
 
     Batches of any length reuse the same trace, and repeated calls reuse the same function.
     """
+    return _compiled(model, lr_mode)[1]
+
+
+def _compiled(model, lr_mode):
+    """`(model, forward, per-replica forward)`, made once per model and mode."""
     key = (id(model), bool(lr_mode))
     if key not in _COMPILED:
 
@@ -30,33 +34,35 @@ def compiled_forward(model, lr_mode):
                 return outputs.logits, tf.zeros([tf.shape(outputs.logits)[0], 0])
             return outputs.logits, tf.stack(outputs.lengths, axis=1)
 
-        _COMPILED[key] = (model, forward)  # holding the model keeps its id from being reused
-    return _COMPILED[key][1]
+        def per_replica(inputs, labels, indices):
+            logits, lengths = forward(inputs)
+            # A plain model's [B, 0] lengths stay out: gathering zero-width tensors across replicas crashes.
+            return {"logits": logits, "lengths": lengths} if model.is_adapler else {"logits": logits}
+
+        _COMPILED[key] = (model, forward, per_replica)  # holding the model keeps its id from being reused
+    return _COMPILED[key]
 
 
-def predict(model, encoded, batch_size, lr_mode=False, description="predict"):
-    """Runs the model over a split in order.
+def predict(model, encoded, batch_size, lr_mode=False, description="predict", strategy=None):
+    """Runs the model over a split, returning rows in split order.
 
     Args:
         model: A `TFBertForSequenceClassification` (plain or AdapLeR).
         encoded: An `Encoded` split.
-        batch_size: Examples per batch.
+        batch_size: Examples per batch (global under a strategy).
         lr_mode: Hard token removal (AdapLeR only).
         description: Progress-bar label.
+        strategy: The `tf.distribute.Strategy` the model was built under (default: the current one).
 
     Returns:
         Dict with `logits` `[N, K]` and `lengths` `[N, L]` (None for a plain model).
     """
-    forward = compiled_forward(model, lr_mode)
-    logits, lengths = [], []
-    for inputs, _, _ in tqdm(batches(encoded, batch_size), total=num_batches(encoded, batch_size),
-                             desc=description, leave=False):
-        batch_logits, batch_lengths = forward(inputs)
-        logits.append(batch_logits.numpy())
-        lengths.append(batch_lengths.numpy())
+    parts = list(gathered_batches(strategy or tf.distribute.get_strategy(), _compiled(model, lr_mode)[2], encoded,
+                                  batch_size, description))
+    order = np.argsort(np.concatenate([part["index"] for part in parts]), kind="stable")
     return {
-        "logits": np.concatenate(logits),
-        "lengths": np.concatenate(lengths) if model.is_adapler else None,
+        "logits": np.concatenate([part["logits"] for part in parts])[order],
+        "lengths": np.concatenate([part["lengths"] for part in parts])[order] if model.is_adapler else None,
     }
 
 

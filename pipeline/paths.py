@@ -109,6 +109,10 @@ class TaskDir:
     def adapler_model(self, name):
         return os.path.join(self.path, "models", "adaptive_lr", f"{name}_lr.h5")
 
+    def resume(self, name):
+        """Resume checkpoints of the run `name` (stage 1: `finetune`; stage 3: the AdapLeR run name)."""
+        return os.path.join(self.path, "resume", name)
+
     def log(self, name):
         return os.path.join(self.logs_dir, name)
 

@@ -6,19 +6,22 @@ import os
 import sys
 
 from absl import app, flags
+from absl import logging as absl_logging
 from transformers.utils import logging as transformers_logging
 
 from models.backbones import EMBEDDED, backbone_label, load_tokenizer, resolve_backbone
 from models.checkpoints import CheckpointError
 from pipeline.atomic import write_pickle
 from pipeline.data import encode
+from pipeline.distribution import DistributionError, barrier, describe, is_chief, strategy_from_flags
 from pipeline.paths import TaskDir
+from pipeline.resume import Resumable, ResumeError, run_flags
 from tasks.hatexplain import TIE_RULES
 from tasks.readers import DataError
 from tasks.registry import get_task, load_split
 
 FLAGS = flags.FLAGS
-USER_ERRORS = (DataError, CheckpointError, FileNotFoundError)
+USER_ERRORS = (DataError, CheckpointError, FileNotFoundError, DistributionError, ResumeError)
 
 
 def define_common_flags(batch_size=32, max_length=128):
@@ -45,6 +48,7 @@ def run(main):
 
     def guarded(argv):
         transformers_logging.set_verbosity_error()
+        absl_logging.get_absl_handler().addFilter(_no_tensorflow_info)
         try:
             return main(argv)
         except USER_ERRORS as error:
@@ -52,6 +56,11 @@ def run(main):
             sys.exit(1)
 
     app.run(guarded)
+
+
+def _no_tensorflow_info(record):
+    """Drops TensorFlow's INFO lines (one per checkpoint write), which would drown the stage's own."""
+    return record.levelno > logging.INFO or f"{os.sep}tensorflow{os.sep}" not in record.pathname
 
 
 def current_task():
@@ -165,19 +174,52 @@ def write_flops_per_example(dirs, checkpoint, split, encoded, outputs, flops):
     })
 
 
-def file_logger(path):
-    """A logger writing readable lines to `path` (overwritten) and to stderr."""
+def file_logger(path, mode="w"):
+    """A logger writing readable lines to `path` and to stderr (only to stderr when `path` is None).
+
+    Args:
+        path: Log file, or None (e.g. on a worker that is not the chief).
+        mode: "w" overwrites, "a" continues (a resumed run).
+    """
     logger = logging.getLogger(f"adapler.{path}")
     logger.setLevel(logging.INFO)
     logger.propagate = False
     formatter = logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S")
-    for handler in (logging.FileHandler(path, mode="w"), logging.StreamHandler(sys.stderr)):
+    handlers = [logging.StreamHandler(sys.stderr)]
+    if path is not None:
+        handlers.insert(0, logging.FileHandler(path, mode=mode))
+    for handler in handlers:
         handler.setFormatter(formatter)
         logger.addHandler(handler)
     return logger
 
 
-def trained_model(task, dirs, lr_model, model_path=""):
+def stage_strategy():
+    """The strategy of `--STRATEGY`/`--MULTI_GPU`/`--CPU_REPLICAS`; call first, before TensorFlow starts."""
+    return strategy_from_flags(FLAGS)
+
+
+def run_logger(dirs, name, strategy):
+    """The log of run `name`: `logs/<name>.log` on the chief (continued when the run resumes), stderr elsewhere."""
+    if not is_chief(strategy):
+        return file_logger(None)
+    resuming = FLAGS.RESUME and os.path.isdir(dirs.resume(name))
+    return file_logger(dirs.log(f"{name}.log"), mode="a" if resuming else "w")
+
+
+def resumable_run(dirs, name, strategy, log, **objects):
+    """The `Resumable` of run `name` in the task directory and the position to continue from.
+
+    Returns:
+        `(resumable, position)`; position is None for a fresh start.
+    """
+    resumable = Resumable(dirs.resume(name), run_flags(FLAGS), is_chief(strategy), log, barrier=barrier(strategy),
+                          **objects)
+    log.info("training on %s; global batch %d", describe(strategy), FLAGS.BATCH_SIZE)
+    return resumable, resumable.restore(FLAGS.RESUME)
+
+
+def trained_model(task, dirs, lr_model, model_path="", strategy=None):
     """The model a stage evaluates: the AdapLeR checkpoint or the best fine-tuned epoch.
 
     Args:
@@ -185,15 +227,19 @@ def trained_model(task, dirs, lr_model, model_path=""):
         dirs: Its `TaskDir`.
         lr_model: Load an AdapLeR checkpoint (else a plain fine-tuned one).
         model_path: Explicit checkpoint; empty = the default of the task directory.
+        strategy: Build the model under this `tf.distribute.Strategy` (default: the current one).
 
     Returns:
         `(model, checkpoint path)`.
     """
-    model = build_model(task)
-    if lr_model:
-        model.to_AdapLeR()
-        path = model_path or dirs.adapler_model(adapler_name(dirs))
-    else:
-        path = model_path or dirs.finetuned_model(ranked_epochs(task, dirs.ft_logs)[0][0])
-    model.load_weights(path)
+    import tensorflow as tf
+
+    with (strategy or tf.distribute.get_strategy()).scope():
+        model = build_model(task)
+        if lr_model:
+            model.to_AdapLeR()
+            path = model_path or dirs.adapler_model(adapler_name(dirs))
+        else:
+            path = model_path or dirs.finetuned_model(ranked_epochs(task, dirs.ft_logs)[0][0])
+        model.load_weights(path)
     return model, path

@@ -10,24 +10,31 @@ import _bootstrap  # noqa: F401
 
 import pipeline  # noqa: F401
 from pipeline.atomic import write_json
+from pipeline.distribution import define_distribution_flags, is_chief
 from pipeline.evaluation import flops_report, predict, score
 from pipeline.stage import (FLAGS, current_task, define_checkpoint_flags, define_common_flags, load_encoded, run,
-                            run_name, task_dir, tokenizer, trained_model, write_flops_per_example)
+                            run_name, stage_strategy, task_dir, tokenizer, trained_model,
+                            write_flops_per_example)
 from tasks.readers import DataError
 
 define_checkpoint_flags("validation", "Labelled split: validation, validation_mismatched (MNLI) or test.")
 define_common_flags()
+define_distribution_flags()
 
 
 def main(argv):
     del argv
+    strategy = stage_strategy()
     task = current_task()
     dirs = task_dir().require()
     encoded = load_encoded(task, FLAGS.SPLIT, tokenizer(), FLAGS.EVAL_EXAMPLES)
     if not task.is_regression and (encoded.labels < 0).any():
         raise DataError(f"Split {FLAGS.SPLIT} of {task.name} is unlabeled: use run_files/run_glue_prediction.py.")
-    model, path = trained_model(task, dirs, FLAGS.LR_MODEL, FLAGS.MODEL_PATH)
-    outputs = predict(model, encoded, FLAGS.BATCH_SIZE, lr_mode=FLAGS.LR_MODEL, description=FLAGS.SPLIT)
+    model, path = trained_model(task, dirs, FLAGS.LR_MODEL, FLAGS.MODEL_PATH, strategy)
+    outputs = predict(model, encoded, FLAGS.BATCH_SIZE, lr_mode=FLAGS.LR_MODEL, description=FLAGS.SPLIT,
+                      strategy=strategy)
+    if not is_chief(strategy):
+        return
     scores = score(task, encoded.labels, outputs["logits"])
     flops = flops_report(model.config, task.num_labels, encoded.lengths, outputs["lengths"])
     write_flops_per_example(dirs, path, FLAGS.SPLIT, encoded, outputs, flops)

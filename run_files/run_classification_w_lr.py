@@ -7,7 +7,9 @@ After each epoch the dev split is evaluated with hard removal; the checkpoint ke
 of the highest FLOPs speedup count as equally fast and the most accurate of them is kept. With
 --ETA_SCALES each epoch is also evaluated with its ETA scaled, and every (epoch, scale) competes. If no
 epoch qualifies, the best-scoring epoch is kept and the log says so. The file always holds the
-choice so far, so an interrupted run leaves a usable checkpoint.
+choice so far, so an interrupted run leaves a usable checkpoint, and a rerun with the same flags
+resumes from the resume checkpoints in the task directory (see pipeline/resume.py). Runs under
+--STRATEGY (or the original's --MULTI_GPU) with --BATCH_SIZE the global batch.
 """
 
 import _bootstrap  # noqa: F401
@@ -23,11 +25,14 @@ from tqdm import tqdm
 
 from models.training import AdapLeRTrainer, NonFiniteLossError, lambda_schedule, make_optimizer, make_optimizers
 from pipeline.atomic import save_weights, write_pickle
-from pipeline.data import batches, num_batches
+from pipeline.data import example_order, num_batches
+from pipeline.distribution import define_distribution_flags, distribute, is_chief, weights_digest
 from pipeline.evaluation import flops_report, predict, scaled_eta, score
 from pipeline.keep_rule import SCORE_TOLERANCE, choose_epoch, contenders
+from pipeline.resume import define_resume_flags
 from pipeline.stage import (FLAGS, adapler_name, build_model, current_task, define_adapler_name_flags,
-                            define_common_flags, file_logger, load_encoded, ranked_epochs, run, task_dir, tokenizer)
+                            define_common_flags, load_encoded, ranked_epochs, resumable_run, run, run_logger,
+                            stage_strategy, task_dir, tokenizer)
 from tasks.readers import DataError
 
 TOP_EPOCHS = 3
@@ -52,6 +57,8 @@ flags.register_validator("ETA_SCALES", lambda values: all(_positive_number(v) fo
 flags.DEFINE_integer("ACC_STEPS", 1, "Batches whose gradients are accumulated per update.", lower_bound=1)
 define_adapler_name_flags()
 define_common_flags()
+define_distribution_flags()
+define_resume_flags()
 
 
 def load_saliencies(task, dirs, count):
@@ -81,10 +88,11 @@ def _positive_number(text):
         return False
 
 
-def evaluate_scaled(model, task, dev, scale):
+def evaluate_scaled(model, task, dev, scale, strategy):
     """Dev score and FLOPs speedup with hard removal at `scale` times the learned ETA (restored after)."""
     with scaled_eta(model, scale):
-        outputs = predict(model, dev, FLAGS.BATCH_SIZE, lr_mode=True, description=f"dev (hard removal, ETA x{scale:g})")
+        outputs = predict(model, dev, FLAGS.BATCH_SIZE, lr_mode=True, description=f"dev (hard removal, ETA x{scale:g})",
+                          strategy=strategy)
     first = score(task, dev.labels, outputs["logits"])[task.metrics[0]]
     return first, flops_report(model.config, task.num_labels, dev.lengths, outputs["lengths"])["speedup"]
 
@@ -101,43 +109,55 @@ def initial_model(task, dirs):
 
 def main(argv):
     del argv
+    strategy = stage_strategy()
+    chief = is_chief(strategy)
     task = current_task()
     dirs = task_dir().require()
     name = adapler_name(dirs)
-    log = file_logger(dirs.log(f"{name}.log"))
+    log = run_logger(dirs, name, strategy)
     tok = tokenizer()
     train = load_encoded(task, "train", tok, FLAGS.TRAIN_EXAMPLES)
     dev_split = task.dev_splits[0]
     dev = load_encoded(task, dev_split, tok, FLAGS.EVAL_EXAMPLES)
     saliencies = load_saliencies(task, dirs, len(train))
     best_finetuned = ranked_epochs(task, dirs.ft_logs)[0][1]
-    tf.random.set_seed(FLAGS.DATA_SEED)
-    model, start = initial_model(task, dirs)
+    tf.keras.utils.set_random_seed(FLAGS.DATA_SEED)  # Python, NumPy and TF: unseeded Keras initializers draw from Python
+    per_epoch = num_batches(train, FLAGS.BATCH_SIZE)
+    updates = -(-per_epoch * FLAGS.EPOCHS // FLAGS.ACC_STEPS)
+    with strategy.scope():
+        model, start = initial_model(task, dirs)
+        cp_optimizer = None
+        if FLAGS.CP_LEARNING_RATE is not None:
+            cp_optimizer = make_optimizer(updates, FLAGS.CP_LEARNING_RATE, FLAGS.WARMUP_RATIO)
+        optimizers = make_optimizers(updates, FLAGS.LEARNING_RATE, FLAGS.WARMUP_RATIO,
+                                     speedup_learning_rate=FLAGS.SPEEDUP_LEARNING_RATE)
+    trainer = AdapLeRTrainer(model, *optimizers, gamma=FLAGS.GAMMA, phi=FLAGS.PHI, acc_steps=FLAGS.ACC_STEPS,
+                             cp_optimizer=cp_optimizer, strategy=strategy)
     log.info("flags: %s", {k: v for k, v in FLAGS.flag_values_dict().items() if k.isupper()})
     log.info("start from %s; %d training examples; best fine-tuned %s = %.4f", start, len(train), dev_split,
              best_finetuned)
-    per_epoch = num_batches(train, FLAGS.BATCH_SIZE)
-    updates = -(-per_epoch * FLAGS.EPOCHS // FLAGS.ACC_STEPS)
-    cp_optimizer = None
-    if FLAGS.CP_LEARNING_RATE is not None:
-        cp_optimizer = make_optimizer(updates, FLAGS.CP_LEARNING_RATE, FLAGS.WARMUP_RATIO)
-    optimizers = make_optimizers(updates, FLAGS.LEARNING_RATE, FLAGS.WARMUP_RATIO,
-                                 speedup_learning_rate=FLAGS.SPEEDUP_LEARNING_RATE)
-    trainer = AdapLeRTrainer(model, *optimizers,
-                             gamma=FLAGS.GAMMA, phi=FLAGS.PHI, acc_steps=FLAGS.ACC_STEPS, cp_optimizer=cp_optimizer)
-    signals = {key: [] for key in ("loss", "kl_loss", "length_loss", "lambda", "eta", "theta")}
+    objects = dict(model=model, optimizer=optimizers[0], speedup_optimizer=optimizers[1],
+                   accumulators=trainer.accumulators, steps=trainer.steps)
+    if cp_optimizer is not None:
+        objects["cp_optimizer"] = cp_optimizer
+    resumable, position = resumable_run(dirs, name, strategy, log, **objects)
+    position = position or {"epoch": 0, "batch": 0, "records": [], "saved": None, "contenders": [],
+                            "signals": {key: [] for key in ("loss", "kl_loss", "length_loss", "lambda", "eta", "theta")}}
+    records, saved, signals = position["records"], position["saved"], position["signals"]
+    contenders_kept = position["contenders"]
     checkpoint = dirs.adapler_model(name)
     floor = best_finetuned - SCORE_TOLERANCE
-    records, weights, saved = [], {}, None
     scales = sorted({float(value) for value in FLAGS.ETA_SCALES})
-    for epoch in range(FLAGS.EPOCHS):
+    for epoch in range(position["epoch"], FLAGS.EPOCHS):
         trainer.set_lambda(lambda_schedule(epoch, FLAGS.EPOCHS))
-        progress = tqdm(batches(train, FLAGS.BATCH_SIZE, shuffle_seed=FLAGS.DATA_SEED + epoch), total=per_epoch,
-                        desc=f"epoch {epoch + 1}/{FLAGS.EPOCHS}")
-        for inputs, labels, indices in progress:
-            width = inputs["input_ids"].shape[1]
+        done = position["batch"] if epoch == position["epoch"] else 0
+        order = example_order(train, shuffle_seed=FLAGS.DATA_SEED + epoch)
+        data = distribute(strategy, train, FLAGS.BATCH_SIZE, order, rows=saliencies, skip_steps=done)
+        progress = tqdm(data, total=per_epoch, initial=done, desc=f"epoch {epoch + 1}/{FLAGS.EPOCHS}",
+                        disable=not chief)
+        for step, (inputs, labels, _, targets) in enumerate(progress, done + 1):
             try:
-                metrics = trainer.train_step(inputs, tf.constant(labels), tf.constant(saliencies[indices, :width]))
+                metrics = trainer.train_step(inputs, labels, targets)
             except NonFiniteLossError as error:
                 log.error("%s Stopped; the last saved checkpoint (%s) is intact.", error, saved and checkpoint)
                 sys.exit(1)
@@ -148,31 +168,53 @@ def main(argv):
             signals["theta"].append(model.bert.encoder.THETA.numpy().tolist())
             progress.set_postfix(loss=f"{metrics['loss']:.3f}", kl=f"{metrics['kl_loss']:.3f}",
                                  len=f"{metrics['length_loss']:.1f}")
+            if step % FLAGS.CHECKPOINT_EVERY == 0 and step < per_epoch:
+                resumable.save(epoch=epoch, batch=step, records=records, saved=saved, contenders=contenders_kept,
+                               signals=signals)
         log.info("epoch %d: lambda=%g ETA=%s THETA=%s", epoch + 1, lambda_schedule(epoch, FLAGS.EPOCHS),
                  np.round(model.bert.encoder.ETA.numpy(), 4), np.round(model.bert.encoder.THETA.numpy(), 4))
         for scale in scales:
-            first, speed = evaluate_scaled(model, task, dev, scale)
+            first, speed = evaluate_scaled(model, task, dev, scale, strategy)
             records.append(((epoch + 1, scale), first, speed))
             log.info("epoch %d, ETA x%g: %s=%.4f speedup=%.3f", epoch + 1, scale, task.metrics[0], first, speed)
-        current = model.get_weights()
-        weights[epoch + 1] = current
-        weights = {key[0]: weights[key[0]] for key, _, _ in contenders(records, floor)}
-        chosen, qualified = choose_epoch(records, floor)
+        chosen, _ = choose_epoch(records, floor)
+        # Weights of every epoch that can still win wait on disk beside the resume checkpoints.
+        contenders_kept = sorted({key[0] for key, _, _ in contenders(records, floor)})
+        if chief:
+            if epoch + 1 in contenders_kept:
+                save_weights(model, resumable.file(f"epoch_{epoch + 1}.h5"))
+            for stale in set(range(1, epoch + 2)) - set(contenders_kept):
+                if os.path.exists(resumable.file(f"epoch_{stale}.h5")):
+                    os.remove(resumable.file(f"epoch_{stale}.h5"))
+            if chosen != saved:
+                store_choice(model, resumable.file(f"epoch_{chosen[0]}.h5"), chosen[1], checkpoint)
         if chosen != saved:
-            model.set_weights(weights[chosen[0]])
-            with scaled_eta(model, chosen[1]):
-                save_weights(model, checkpoint)
-            model.set_weights(current)
             saved = chosen
             log.info("saved epoch %d at ETA x%g -> %s", *chosen, checkpoint)
-    kept = next(record for record in records if record[0] == saved)
+        resumable.save(epoch=epoch + 1, batch=0, records=records, saved=saved, contenders=contenders_kept,
+                       signals=signals)
+    kept = next(record for record in records if record[0] == tuple(saved))
+    _, qualified = choose_epoch(records, floor)
     if not qualified:
         log.warning("no epoch scored within %.2f of the fine-tuned %.4f; kept the best-scoring epoch %d (ETA x%g)",
                     SCORE_TOLERANCE, best_finetuned, *saved)
-    write_pickle(dirs.log(f"{name}.pkl"), signals)
+    if chief:
+        write_pickle(dirs.log(f"{name}.pkl"), signals)
+    resumable.finish()
+    log.info("weights digest %s", weights_digest(model))
     log.info("kept epoch %d at ETA x%g: %s=%.4f speedup=%.3f -> %s", *kept[0], task.metrics[0], kept[1], kept[2],
              checkpoint)
-    print(f"AdapLeR dev {task.metrics[0]}={kept[1]:.4f} speedup={kept[2]:.3f} checkpoint={checkpoint}", flush=True)
+    if chief:
+        print(f"AdapLeR dev {task.metrics[0]}={kept[1]:.4f} speedup={kept[2]:.3f} checkpoint={checkpoint}", flush=True)
+
+
+def store_choice(model, weights_path, scale, checkpoint):
+    """Writes the chosen epoch's weights with ETA scaled to `checkpoint`; the model's own weights stay."""
+    current = model.get_weights()
+    model.load_weights(weights_path)
+    with scaled_eta(model, scale):
+        save_weights(model, checkpoint)
+    model.set_weights(current)
 
 
 if __name__ == "__main__":

@@ -107,7 +107,7 @@ def test_speedup_gradients_reach_eta_and_theta_separately():
     optimizer, speedup_optimizer = make_optimizers(10, learning_rate=1e-3, warmup_ratio=0.0)
     trainer = AdapLeRTrainer(model, optimizer, speedup_optimizer, phi=1.0)
     trainer._compute(*synthetic_batch(8, seed=0))
-    eta_grad, theta_grad = (a.numpy() for a in trainer._accumulators[-2:])
+    eta_grad, theta_grad = (a.numpy() for a in trainer.accumulators[-2:])
     assert np.abs(eta_grad).sum() > 0 and np.abs(theta_grad).sum() > 0
     assert eta_grad.shape == (3,) and theta_grad.shape == (2,)
 

@@ -1,5 +1,7 @@
 """Tiny random BERT configs and inputs for fast model tests."""
 
+import re
+
 import numpy as np
 import tensorflow as tf
 from transformers import BertConfig
@@ -55,3 +57,37 @@ def padded_batch(lengths, seq_len=None, seed=0, vocab_size=60):
 def row(inputs, index, length):
     """Example `index` of a padded batch, unpadded."""
     return {k: v[index : index + 1, :length] for k, v in inputs.items()}
+
+
+def save_tiny_backbone(folder, seed=0):
+    """A tiny random BERT with the embedded backbone's vocabulary, saved as a local `--BASE_MODEL` folder.
+
+    No dropout, so runs with `--DETERMINISTIC` repeat exactly.
+    """
+    from transformers import TFBertModel
+
+    from models.backbones import EMBEDDED, load_tokenizer
+
+    tokenizer = load_tokenizer(EMBEDDED)
+    tf.random.set_seed(seed)
+    backbone = TFBertModel(tiny_config(num_layers=2, vocab_size=tokenizer.vocab_size, max_positions=128))
+    backbone.build_in_name_scope()
+    backbone.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return str(folder)
+
+
+def gradient_driven(name, value):
+    """The part of weight `name` that training moves by its gradient, or None.
+
+    Left out are weights whose gradient is zero in exact arithmetic: the [PAD] embedding row
+    (padding is masked, and each replica pads to its own longest example), the attention key
+    biases and the CP head biases (a softmax ignores a shift shared by all tokens). Adam divides
+    such a gradient's rounding noise by its own size (epsilon 1e-12), so they move by about the
+    learning rate on noise, differently for every summation order or traced graph.
+    """
+    if "/key/bias" in name or re.search(r"contribution_predictor_\._\d+/head/bias", name):
+        return None
+    if "word_embeddings/weight" in name:
+        return value[1:]
+    return value

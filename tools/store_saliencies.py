@@ -3,33 +3,34 @@
     python tools/store_saliencies.py --TASK=sst2 --SPLIT=train --DATA_DIR=../shared/data
 
 Rows follow the split's order; each array is `[N, MAX_LENGTH]` float32, zero past each example's
-length, streamed to a memory-mapped file so memory stays bounded.
+length, streamed to a memory-mapped file so memory stays bounded. Runs under --STRATEGY (the
+replicas' rows are gathered by example index; only the chief writes).
 """
 
 import _bootstrap  # noqa: F401
 
 import numpy as np
 import pipeline  # noqa: F401
-import tensorflow as tf
 from absl import flags
-from tqdm import tqdm
 
-from models.saliency import saliency_step
+from models.saliency import padded_saliency_step
 from pipeline.atomic import atomic_path
-from pipeline.data import batches, num_batches
+from pipeline.distribution import define_distribution_flags, gathered_batches, is_chief
 from pipeline.paths import SPLIT_FOLDERS
 from pipeline.stage import (FLAGS, build_model, current_task, define_common_flags, load_encoded, ranked_epochs, run,
-                            task_dir, tokenizer)
+                            stage_strategy, task_dir, tokenizer)
 from tasks.readers import DataError
 
 TOP_EPOCHS = 3
 
 flags.DEFINE_enum("SPLIT", "train", list(SPLIT_FOLDERS), "Split whose saliencies are stored.")
 define_common_flags()
+define_distribution_flags()
 
 
 def main(argv):
     del argv
+    strategy = stage_strategy()
     task = current_task()
     dirs = task_dir().require()
     split = SPLIT_FOLDERS[FLAGS.SPLIT]
@@ -37,18 +38,22 @@ def main(argv):
     encoded = load_encoded(task, split, tokenizer(), limit)
     if not task.is_regression and (encoded.labels < 0).any():
         raise DataError(f"Split {split} of {task.name} is unlabeled; saliencies need gold labels.")
-    model = build_model(task)
-    saliency = tf.function(lambda inputs, labels: saliency_step(model, inputs, labels), reduce_retracing=True)
+    with strategy.scope():
+        model = build_model(task)
+    fn = padded_saliency_step(model, FLAGS.MAX_LENGTH)
     for epoch, epoch_score in ranked_epochs(task, dirs.ft_logs)[:TOP_EPOCHS]:
         model.load_weights(dirs.finetuned_model(epoch))
+        rows = gathered_batches(strategy, fn, encoded, FLAGS.BATCH_SIZE, f"epoch {epoch}")
+        if not is_chief(strategy):
+            for _ in rows:
+                pass
+            continue
         path = dirs.saliency(FLAGS.SPLIT, epoch)
         with atomic_path(path, suffix=".npy") as temporary:
             out = np.lib.format.open_memmap(temporary, mode="w+", dtype=np.float32,
                                             shape=(len(encoded), FLAGS.MAX_LENGTH))
-            for inputs, labels, indices in tqdm(batches(encoded, FLAGS.BATCH_SIZE),
-                                                total=num_batches(encoded, FLAGS.BATCH_SIZE), desc=f"epoch {epoch}"):
-                values = saliency(inputs, tf.constant(labels)).numpy()
-                out[indices, : values.shape[1]] = values
+            for batch in rows:
+                out[batch["index"]] = batch["saliency"]
             out.flush()
             del out
         print(f"epoch {epoch} (dev score {epoch_score:.4f}): {path}", flush=True)
