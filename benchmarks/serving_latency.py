@@ -4,8 +4,9 @@
         --WORK_DIR=benchmarks/work --SAVE_NAME=bench --GAMMA=0.05 --PHI=0.002
 
 Runtimes: TensorFlow's graph in this process (the pipeline's compiled forward), the exported
-SavedModel loaded back (`serving_ids`), and the LiteRT file in the `ai-edge-litert` interpreter
-(XNNPACK, 2 threads). Every dev example is timed in every runtime and model in turn (interleaved,
+SavedModel loaded back (`serving_ids`), the LiteRT file in the `ai-edge-litert` interpreter
+(XNNPACK, 2 threads), and `litert_layers`: one LiteRT graph per layer with the token drop between
+them (`serving/layerwise.py`), which keeps XNNPACK on every layer. Every dev example is timed in every runtime and model in turn (interleaved,
 median of --REPEATS calls), giving p50/p95 per example and the speedup as a ratio of totals; next
 to it the FLOPs speedup, and each runtime's layer-time curve (one encoder layer at batch 1, 8..max
 length), which says how much of the FLOPs gain that runtime can turn into time.
@@ -33,6 +34,7 @@ from pipeline.data import encode  # noqa: E402
 from pipeline.evaluation import compiled_forward, flops_report  # noqa: E402
 from pipeline.paths import REPO, TaskDir  # noqa: E402
 from pipeline.stage import ranked_epochs  # noqa: E402
+from serving.layerwise import LayerwiseLiteRT, export_layerwise  # noqa: E402
 from serving.litert import LiteRTModel, convert  # noqa: E402
 from serving.module import ServingModule, save  # noqa: E402
 from serving.tokenization import InGraphTokenizer  # noqa: E402
@@ -102,8 +104,11 @@ def _model_runtimes(model, task, tokenizer, folder, name):
     convert(path, litert_path)
     litert = LiteRTModel(litert_path, num_threads=FLAGS.THREADS)
     graph = compiled_forward(model, model.is_adapler)
+    layerwise = LayerwiseLiteRT(export_layerwise(model, os.path.join(folder, f"{name}_layers.tflite")),
+                                num_threads=FLAGS.THREADS)
     return {"graph": lambda inputs: graph(inputs), "saved_model": lambda inputs: signature(**inputs),
-            "litert": lambda inputs: litert(**{k: v.numpy() for k, v in inputs.items()})}
+            "litert": lambda inputs: litert(**{k: v.numpy() for k, v in inputs.items()}),
+            "litert_layers": lambda inputs: layerwise(inputs["input_ids"].numpy(), inputs["token_type_ids"].numpy())}
 
 
 def _percentiles(seconds):
@@ -129,6 +134,7 @@ def main(argv):
         runtimes = {"plain": _model_runtimes(plain, task, tokenizer, folder, "plain"),
                     "adapler": _model_runtimes(adapler, task, tokenizer, folder, "adapler")}
         curves = layer_curves(plain, folder)
+        curves["litert_layers"] = curves["litert"]  # the same single-layer graph
         names = list(runtimes["plain"])
         calls = [(runtimes[model][runtime], None) for runtime in names for model in ("plain", "adapler")]
         for function, _ in calls:

@@ -167,3 +167,26 @@ def test_plain_pair_model_export_needs_both_texts(tmp_path, backbone_tokenizer):
 
     with pytest.raises(ValueError, match="text_pair is missing"):
         load(str(tmp_path / "mrpc"))(first)
+
+
+@pytest.mark.parametrize("adapler", [True, False])
+def test_layerwise_litert_equals_the_model_at_batch_1(tmp_path, adapler):
+    from serving.layerwise import LayerwiseLiteRT, export_layerwise
+    from tiny import padded_batch, row, tiny_model
+
+    model = tiny_model(seed=4, num_layers=3, num_labels=2, adapler=adapler)
+    runner = LayerwiseLiteRT(export_layerwise(model, str(tmp_path / "layers.tflite")))
+    lengths = [9, 14, 5, 20]
+    batch = padded_batch(lengths, seed=2)
+    removed = False
+    for index, length in enumerate(lengths):
+        inputs = row(batch, index, length)
+        expected = model(inputs, lr_mode=adapler)
+        got = runner(inputs["input_ids"].numpy(), inputs["token_type_ids"].numpy())
+        np.testing.assert_allclose(got["logits"], expected.logits.numpy(), atol=1e-4)
+        if adapler:
+            np.testing.assert_array_equal(got["lengths"], np.stack([n.numpy() for n in expected.lengths], axis=1))
+            removed |= got["lengths"][0, -1] < length - 1
+        else:
+            assert got["lengths"].size == 0
+    assert removed or not adapler, "the comparison needs examples that lose tokens"

@@ -2,12 +2,15 @@
 
     python tools/export_model.py --TASK=sst2 --LR_MODEL --FORMAT=saved_model --OUTPUT=exports/sst2_adapler
     python tools/export_model.py --TASK=sst2 --LR_MODEL --FORMAT=litert --OUTPUT=exports/sst2_adapler.tflite
+    python tools/export_model.py --TASK=sst2 --LR_MODEL --FORMAT=litert_layers --OUTPUT=exports/sst2_layers.tflite
 
 The SavedModel's `serving_default` takes `text` (and `text_pair` for pair tasks) as `[batch]`
 strings, tokenises them in the graph with the backbone's vocabulary, casing and truncation to
 --MAX_LENGTH, and runs the model (hard removal with --LR_MODEL); `serving_ids` takes token ids.
 The LiteRT file holds `serving_ids` with a dynamic length, in builtin ops only. Without
---LR_MODEL the plain fine-tuned model is exported (the baseline).
+--LR_MODEL the plain fine-tuned model is exported (the baseline). `litert_layers` is the
+batch-1 LiteRT form with one signature per layer and the token drop between them
+(`serving/layerwise.py`, run by `serving.layerwise.LayerwiseLiteRT`): every layer keeps XNNPACK.
 """
 
 import _bootstrap  # noqa: F401
@@ -20,11 +23,13 @@ from absl import flags
 
 from pipeline.stage import (FLAGS, current_task, define_checkpoint_flags, define_common_flags, run, task_dir, tokenizer,
                             trained_model)
+from serving.layerwise import export_layerwise
 from serving.litert import convert
 from serving.module import ServingModule, save
 from serving.tokenization import InGraphTokenizer
 
-flags.DEFINE_enum("FORMAT", "saved_model", ["saved_model", "litert"], "What to write.")
+flags.DEFINE_enum("FORMAT", "saved_model", ["saved_model", "litert", "litert_layers"],
+                  "What to write: a SavedModel, a LiteRT file of serving_ids, or the per-layer batch-1 LiteRT file.")
 flags.DEFINE_string("OUTPUT", None, "SavedModel folder or .tflite file to write.")
 flags.DEFINE_bool("ALLOW_SELECT_OPS", False, "LiteRT: fall back to TensorFlow kernels for ops LiteRT lacks.")
 flags.mark_flag_as_required("OUTPUT")
@@ -37,6 +42,10 @@ def main(argv):
     task = current_task()
     dirs = task_dir().require()
     model, checkpoint = trained_model(task, dirs, FLAGS.LR_MODEL, FLAGS.MODEL_PATH)
+    if FLAGS.FORMAT == "litert_layers":
+        export_layerwise(model, FLAGS.OUTPUT)
+        print(f"LITERT LAYERS: {FLAGS.OUTPUT} (from {checkpoint}; signatures start, block_i, last; batch 1)")
+        return
     module = ServingModule(model, InGraphTokenizer.from_backbone_tokenizer(tokenizer(), FLAGS.MAX_LENGTH), task,
                            pair=task.is_pair)
     if FLAGS.FORMAT == "saved_model":

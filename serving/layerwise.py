@@ -1,0 +1,132 @@
+"""Batch-1 AdapLeR in LiteRT as one graph per encoder layer, with the token drop done between them.
+
+Inside one graph, hard removal's data-dependent gather leaves every later op with shapes LiteRT only
+learns while running, and its XNNPACK delegate stops at the first such op, so most of the encoder
+runs on LiteRT's reference kernels. Split at the drops, each piece has a plain dynamic length:
+`start` embeds and scores the tokens for layer 1, `block_i` runs layer i and scores for layer i+1,
+`last` runs the last layer and the classifier head. Between pieces, keeping the survivors at batch
+1 is a NumPy index; the decisions (CP scores, `THETA`-weighted [CLS], `delta = ETA_i / n`) stay in
+the graphs, computed as in `model(..., lr_mode=True)`.
+"""
+
+import os
+import tempfile
+
+import numpy as np
+import tensorflow as tf
+
+from models.token_removal import initial_acc_mask, live_lengths
+from pipeline.atomic import atomic_path
+
+
+class LayerwiseModule(tf.Module):
+    """The pieces of a classifier (plain or AdapLeR) as `tf.function`s with dynamic length.
+
+    Args:
+        model: A `TFBertForSequenceClassification`; with CPs, the pieces also return `keep`.
+    """
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+        self.encoder = model.bert.encoder
+        width = model.config.hidden_size
+        ids = tf.TensorSpec([1, None], tf.int32)
+        hidden = tf.TensorSpec([1, None, width], tf.float32, name="hidden")
+        acc_mask = tf.TensorSpec([1, None], tf.float32, name="acc_mask")
+        self.start = tf.function(self._start, input_signature=[ids, ids])
+        self.blocks = [tf.function(self._block(i), input_signature=[hidden, acc_mask])
+                       for i in range(self.encoder.num_layers - 1)]
+        self.last = tf.function(self._last, input_signature=[hidden])
+
+    def _keep(self, index, hidden, acc_mask):
+        if not self.encoder.is_adapler:
+            return {}
+        scores = self.encoder.contribution_predictors[index](hidden, acc_mask)
+        ranked = self.encoder.ranking_scores(index, scores)
+        delta = (self.encoder.ETA[index] / live_lengths(acc_mask))[:, None]
+        is_cls = tf.range(tf.shape(acc_mask)[1])[None, :] == 0
+        return {"keep": tf.cast(((ranked >= delta) & (acc_mask > 0)) | is_cls, tf.int32)}
+
+    def _layer(self, index, hidden):
+        return self.encoder.layer[index](hidden_states=hidden, attention_mask=None, head_mask=None,
+                                         encoder_hidden_states=None, encoder_attention_mask=None,
+                                         past_key_value=None, output_attentions=False, training=False)[0]
+
+    def _start(self, input_ids, token_type_ids):
+        hidden = self.model.bert.embeddings(input_ids=input_ids, token_type_ids=token_type_ids, training=False)
+        return dict(self._keep(0, hidden, initial_acc_mask(tf.ones_like(input_ids))), hidden=hidden)
+
+    def _block(self, index):
+        def block(hidden, acc_mask):
+            out = self._layer(index, hidden)
+            return dict(self._keep(index + 1, out, acc_mask), hidden=out)
+
+        return block
+
+    def _last(self, hidden):
+        out = self._layer(self.encoder.num_layers - 1, hidden)
+        return {"logits": self.model.classifier(self.model.bert.pooler(hidden_states=out))}
+
+    def signatures(self):
+        signatures = {"start": self.start.get_concrete_function(), "last": self.last.get_concrete_function()}
+        signatures.update({f"block_{i}": block.get_concrete_function() for i, block in enumerate(self.blocks)})
+        return signatures
+
+
+def export_layerwise(model, output):
+    """Writes the pieces of `model` as one `.tflite` file with a signature each (builtin ops only).
+
+    Returns:
+        `output`.
+    """
+    module = LayerwiseModule(model)
+    signatures = module.signatures()
+    with tempfile.TemporaryDirectory() as folder:
+        tf.saved_model.save(module, folder, signatures=signatures)
+        converter = tf.lite.TFLiteConverter.from_saved_model(folder, signature_keys=list(signatures))
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+        flat = converter.convert()
+    os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
+    with atomic_path(output, suffix=".tflite") as temporary:
+        with open(temporary, "wb") as handle:
+            handle.write(flat)
+    return output
+
+
+class LayerwiseLiteRT:
+    """Runs a file of `export_layerwise` at batch 1.
+
+    Args:
+        path: The `.tflite` file.
+        num_threads: Interpreter threads.
+    """
+
+    def __init__(self, path, num_threads=2):
+        from ai_edge_litert.interpreter import Interpreter
+
+        self.interpreter = Interpreter(model_path=path, num_threads=num_threads)
+        blocks = sum(name.startswith("block_") for name in self.interpreter.get_signature_list())
+        self.start = self.interpreter.get_signature_runner("start")
+        self.blocks = [self.interpreter.get_signature_runner(f"block_{i}") for i in range(blocks)]
+        self.last = self.interpreter.get_signature_runner("last")
+
+    def __call__(self, input_ids, token_type_ids):
+        """`{"logits": [1, K], "lengths": [1, L]}` (lengths empty for a plain model) for one example."""
+        out = self.start(input_ids=np.asarray(input_ids, np.int32), token_type_ids=np.asarray(token_type_ids, np.int32))
+        hidden = out["hidden"]
+        acc_mask = np.ones(hidden.shape[:2], np.float32)
+        acc_mask[:, 0] = 0.0
+        lengths = []
+        for block in self.blocks + [None]:
+            if "keep" in out:
+                kept = np.flatnonzero(out["keep"][0])
+                hidden, acc_mask = hidden[:, kept], acc_mask[:, kept]
+                lengths.append(acc_mask.sum() + 1.0)
+            if block is None:
+                break
+            out = block(hidden=hidden, acc_mask=acc_mask)
+            hidden = out["hidden"]
+        logits = self.last(hidden=hidden)["logits"]
+        return {"logits": logits, "lengths": np.array([lengths], np.float32)}
+
