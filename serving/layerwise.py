@@ -9,14 +9,13 @@ runs on LiteRT's reference kernels. Split at the drops, each piece has a plain d
 the graphs, computed as in `model(..., lr_mode=True)`.
 """
 
-import os
 import tempfile
 
 import numpy as np
 import tensorflow as tf
 
 from models.token_removal import initial_acc_mask, live_lengths
-from pipeline.atomic import atomic_path
+from serving.litert import convert
 
 
 class LayerwiseModule(tf.Module):
@@ -84,13 +83,7 @@ def export_layerwise(model, output):
     signatures = module.signatures()
     with tempfile.TemporaryDirectory() as folder:
         tf.saved_model.save(module, folder, signatures=signatures)
-        converter = tf.lite.TFLiteConverter.from_saved_model(folder, signature_keys=list(signatures))
-        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
-        flat = converter.convert()
-    os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
-    with atomic_path(output, suffix=".tflite") as temporary:
-        with open(temporary, "wb") as handle:
-            handle.write(flat)
+        convert(folder, output, signature_keys=list(signatures))
     return output
 
 

@@ -17,13 +17,14 @@ class ConversionError(RuntimeError):
     """The model has ops without a LiteRT builtin kernel."""
 
 
-def convert(saved_model_dir, output, allow_select_ops=False):
-    """Converts the SavedModel's `serving_ids` signature to a `.tflite` file.
+def convert(saved_model_dir, output, allow_select_ops=False, signature_keys=("serving_ids",)):
+    """Converts SavedModel signatures (by default `serving_ids`) to a `.tflite` file.
 
     Args:
         saved_model_dir: A SavedModel written by `serving.module.save`.
         output: The `.tflite` path (written atomically).
         allow_select_ops: Fall back to TensorFlow kernels (SELECT_TF_OPS) for ops LiteRT lacks.
+        signature_keys: The signatures to convert.
 
     Returns:
         The list of ops that needed SELECT_TF_OPS (empty when builtins sufficed).
@@ -31,7 +32,7 @@ def convert(saved_model_dir, output, allow_select_ops=False):
     Raises:
         ConversionError: naming the ops, when builtins do not suffice and select ops are not allowed.
     """
-    converter = tf.lite.TFLiteConverter.from_saved_model(saved_model_dir, signature_keys=["serving_ids"])
+    converter = tf.lite.TFLiteConverter.from_saved_model(saved_model_dir, signature_keys=list(signature_keys))
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
     select_ops = []
     try:

@@ -24,7 +24,7 @@ def tiny_config(num_layers=2, num_labels=3, hidden_size=32, max_positions=64, vo
 
 
 def tiny_model(seed=0, adapler=True, **config_kwargs):
-    tf.random.set_seed(seed)
+    tf.keras.utils.set_random_seed(seed)  # Keras initializers without a seed draw from Python random
     model = TFBertForSequenceClassification(tiny_config(**config_kwargs))
     model.build_in_name_scope()
     if adapler:
@@ -69,7 +69,7 @@ def save_tiny_backbone(folder, seed=0):
     from models.backbones import EMBEDDED, load_tokenizer
 
     tokenizer = load_tokenizer(EMBEDDED)
-    tf.random.set_seed(seed)
+    tf.keras.utils.set_random_seed(seed)  # Keras initializers without a seed draw from Python random
     backbone = TFBertModel(tiny_config(num_layers=2, vocab_size=tokenizer.vocab_size, max_positions=128))
     backbone.build_in_name_scope()
     backbone.save_pretrained(folder)
