@@ -49,6 +49,8 @@ flags.DEFINE_string("WORK_DIR", os.path.join(REPO, "benchmarks", "work"), "Root 
 flags.DEFINE_string("SAVE_NAME", "bench", "AdapLeR run name (with --GAMMA and --PHI).")
 flags.DEFINE_float("GAMMA", 0.05, "GAMMA of the AdapLeR run.")
 flags.DEFINE_float("PHI", 0.002, "PHI of the AdapLeR run.")
+flags.DEFINE_float("ETA_SCALE", 1.0, "Times the checkpoint's ETA (the inference-time speed knob of --ETA_SCALES).",
+                   lower_bound=0.0)
 flags.DEFINE_integer("EXAMPLES", 100, "Dev examples timed at batch 1.", lower_bound=1)
 flags.DEFINE_integer("REPEATS", 5, "Timed calls per example, runtime and model (median kept).", lower_bound=1)
 flags.DEFINE_integer("THREADS", 2, "LiteRT interpreter threads.", lower_bound=1)
@@ -125,6 +127,7 @@ def main(argv):
     plain.load_weights(dirs.finetuned_model(ranked_epochs(task, dirs.ft_logs)[0][0]))
     adapler = TFBertForSequenceClassification.from_pretrained(path, num_labels=task.num_labels).to_AdapLeR()
     adapler.load_weights(dirs.adapler_model(dirs.adapler_name(FLAGS.SAVE_NAME, FLAGS.GAMMA, FLAGS.PHI)))
+    adapler.bert.encoder.ETA.assign(adapler.bert.encoder.ETA * FLAGS.ETA_SCALE)
     tokenizer = load_tokenizer(FLAGS.BASE_MODEL)
     examples = load_split(task, task.dev_splits[0], FLAGS.DATA_DIR or None, seed=FLAGS.DATA_SEED)[: FLAGS.EXAMPLES]
     dev = encode(examples, tokenizer, FLAGS.MAX_LENGTH)
@@ -143,7 +146,8 @@ def main(argv):
     lengths = np.stack([compiled_forward(adapler, True)(x)[1].numpy()[0] for x in inputs])
     flops = flops_report(adapler.config, task.num_labels, dev.lengths, lengths)
     result = {"task": FLAGS.TASK, "backbone": FLAGS.BASE_MODEL, "max_length": FLAGS.MAX_LENGTH,
-              "examples": len(inputs), "repeats": FLAGS.REPEATS, "flops_speedup": flops["speedup"],
+              "examples": len(inputs), "repeats": FLAGS.REPEATS, "eta_scale": FLAGS.ETA_SCALE,
+              "flops_speedup": flops["speedup"],
               "mean_input_length": float(dev.lengths.mean()), "mean_layer_lengths": lengths.mean(0).tolist(),
               "runtimes": {}, "command": command_line(sys.argv), "machine": machine(),
               "date": time.strftime("%Y-%m-%d")}
@@ -156,7 +160,8 @@ def main(argv):
             "measured_over_flops": measured / flops["speedup"],
             "layer_time_curve": {"lengths": curve[0], "ms": [s * 1e3 for s in curve[1]]},
         }
-    stem = os.path.join(FLAGS.RESULTS_DIR, f"serving_{FLAGS.TASK}_{FLAGS.MAX_LENGTH}")
+    scaled = "" if FLAGS.ETA_SCALE == 1 else f"_eta{FLAGS.ETA_SCALE:g}"
+    stem = os.path.join(FLAGS.RESULTS_DIR, f"serving_{FLAGS.TASK}_{FLAGS.MAX_LENGTH}{scaled}")
     write_json(stem + ".json", result)
     write_text(stem + ".md", table(result))
     print(table(result))
@@ -164,9 +169,11 @@ def main(argv):
 
 def table(result):
     """A markdown summary: per runtime p50/p95 of both models, speedups and the layer-time curve."""
+    scale = result.get("eta_scale", 1.0)
+    scaled = "" if scale == 1 else f" (the checkpoint's ETA x{scale:g})"
     lines = [f"# Serving latency at batch 1: {result['task']}, max length {result['max_length']}", "",
              f"{result['examples']} dev examples, median of {result['repeats']} interleaved calls each; "
-             f"FLOPs speedup {result['flops_speedup']:.2f}x. {result['machine']}, {result['date']}.",
+             f"FLOPs speedup {result['flops_speedup']:.2f}x{scaled}. {result['machine']}, {result['date']}.",
              f"Command: `{result['command']}`.", "",
              "| runtime | plain p50 (ms) | plain p95 | AdapLeR p50 (ms) | AdapLeR p95 | measured speedup | of FLOPs |",
              "|---|---|---|---|---|---|---|"]
