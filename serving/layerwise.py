@@ -15,7 +15,7 @@ import numpy as np
 import tensorflow as tf
 
 from models.token_removal import initial_acc_mask, live_lengths
-from serving.litert import convert
+from serving.litert import convert, interpreter
 
 
 class LayerwiseModule(tf.Module):
@@ -88,17 +88,10 @@ def export_layerwise(model, output):
 
 
 class LayerwiseLiteRT:
-    """Runs a file of `export_layerwise` at batch 1.
-
-    Args:
-        path: The `.tflite` file.
-        num_threads: Interpreter threads.
-    """
+    """Runs a file of `export_layerwise` at batch 1 (`path`, with `num_threads` interpreter threads)."""
 
     def __init__(self, path, num_threads=2):
-        from ai_edge_litert.interpreter import Interpreter
-
-        self.interpreter = Interpreter(model_path=path, num_threads=num_threads)
+        self.interpreter = interpreter(path, num_threads)
         blocks = sum(name.startswith("block_") for name in self.interpreter.get_signature_list())
         self.start = self.interpreter.get_signature_runner("start")
         self.blocks = [self.interpreter.get_signature_runner(f"block_{i}") for i in range(blocks)]

@@ -50,6 +50,13 @@ def convert(saved_model_dir, output, allow_select_ops=False, signature_keys=("se
     return select_ops
 
 
+def interpreter(path, num_threads=2):
+    """An `ai-edge-litert` interpreter of a `.tflite` file (XNNPACK by default)."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    return Interpreter(model_path=path, num_threads=num_threads)
+
+
 class LiteRTModel:
     """A `.tflite` file of `serving_ids`, called like the SavedModel signature with numpy arrays.
 
@@ -59,9 +66,7 @@ class LiteRTModel:
     """
 
     def __init__(self, path, num_threads=2):
-        from ai_edge_litert.interpreter import Interpreter
-
-        self.interpreter = Interpreter(model_path=path, num_threads=num_threads)
+        self.interpreter = interpreter(path, num_threads)
         self.runner = self.interpreter.get_signature_runner("serving_ids")
 
     def __call__(self, input_ids, attention_mask, token_type_ids):
