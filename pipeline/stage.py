@@ -28,7 +28,9 @@ def define_common_flags(batch_size=32, max_length=128):
     """Flags of every stage (the original's names, plus --BASE_MODEL and --DATA_DIR)."""
     flags.DEFINE_string("TASK", None, "Task name, e.g. sst2, mrpc, mnli, movie_rationales, ag_news.")
     flags.DEFINE_integer("MAX_LENGTH", max_length, "Maximum tokens per example ([CLS] and [SEP] included).", lower_bound=8)
-    flags.DEFINE_integer("BATCH_SIZE", batch_size, "Examples per batch; under --STRATEGY the global batch, split evenly over the replicas.", lower_bound=1)
+    flags.DEFINE_integer("BATCH_SIZE", batch_size,
+                         "Examples per batch; under --STRATEGY the global batch, split evenly over the replicas.",
+                         lower_bound=1)
     flags.DEFINE_integer("DATA_SEED", 42, "Seed of data order and initialisation; also names the task directory.")
     flags.DEFINE_string("BASE_MODEL", EMBEDDED,
                         "Backbone: all-MiniLM-L6-v2 (embedded, offline), bert-base-uncased (hub) or a local BERT folder.")
