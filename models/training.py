@@ -198,7 +198,8 @@ class AdapLeRTrainer:
         locally_finite = (tf.math.is_finite(main_loss) & tf.math.is_finite(speed_loss)) | (share == 0.0)
         finite = global_sum(1.0 - tf.cast(locally_finite, tf.float32)) == 0.0
         if finite:
-            for accumulator, grad, variable in zip(self.accumulators, grads, self.main_variables + self.speedup_variables):
+            variables = self.main_variables + self.speedup_variables
+            for accumulator, grad, variable in zip(self.accumulators, grads, variables):
                 accumulator.assign_add(tf.zeros_like(variable) if grad is None else tf.convert_to_tensor(grad))
         metrics = {"loss": ce, "kl_loss": kl_loss, "kl_losses": kl, "length_loss": length_loss,
                    "total_loss": main_loss, "combined_loss": speed_loss}

@@ -141,7 +141,8 @@ def distribute(strategy, encoded, global_batch, order, rows=None, skip_steps=0):
     """
     replicas = strategy.num_replicas_in_sync
     if global_batch % replicas:
-        raise DistributionError(f"--BATCH_SIZE {global_batch} (the global batch) does not split over {replicas} replicas.")
+        raise DistributionError(
+            f"--BATCH_SIZE {global_batch} (the global batch) does not split over {replicas} replicas.")
 
     def dataset_fn(input_context):
         per_replica = input_context.get_per_replica_batch_size(global_batch)

@@ -41,7 +41,8 @@ def main(argv):
     log = run_logger(dirs, "finetune", strategy)
     train = load_encoded(task, "train", tok, FLAGS.TRAIN_EXAMPLES)
     devs = {split: load_encoded(task, split, tok, FLAGS.EVAL_EXAMPLES) for split in task.dev_splits}
-    tf.keras.utils.set_random_seed(FLAGS.DATA_SEED)  # Python, NumPy and TF: unseeded Keras initializers draw from Python
+    # Python, NumPy and TF: Keras initializers without a seed draw from Python's random.
+    tf.keras.utils.set_random_seed(FLAGS.DATA_SEED)
     per_epoch = num_batches(train, FLAGS.BATCH_SIZE)
     with strategy.scope():
         model = build_model(task)

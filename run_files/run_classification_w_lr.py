@@ -121,7 +121,8 @@ def main(argv):
     dev = load_encoded(task, dev_split, tok, FLAGS.EVAL_EXAMPLES)
     saliencies = load_saliencies(task, dirs, len(train))
     best_finetuned = ranked_epochs(task, dirs.ft_logs)[0][1]
-    tf.keras.utils.set_random_seed(FLAGS.DATA_SEED)  # Python, NumPy and TF: unseeded Keras initializers draw from Python
+    # Python, NumPy and TF: Keras initializers without a seed draw from Python's random.
+    tf.keras.utils.set_random_seed(FLAGS.DATA_SEED)
     per_epoch = num_batches(train, FLAGS.BATCH_SIZE)
     updates = -(-per_epoch * FLAGS.EPOCHS // FLAGS.ACC_STEPS)
     with strategy.scope():
@@ -141,8 +142,9 @@ def main(argv):
     if cp_optimizer is not None:
         objects["cp_optimizer"] = cp_optimizer
     resumable, position = resumable_run(dirs, name, strategy, log, **objects)
+    signal_keys = ("loss", "kl_loss", "length_loss", "lambda", "eta", "theta")
     position = position or {"epoch": 0, "batch": 0, "records": [], "saved": None, "contenders": [],
-                            "signals": {key: [] for key in ("loss", "kl_loss", "length_loss", "lambda", "eta", "theta")}}
+                            "signals": {key: [] for key in signal_keys}}
     records, saved, signals = position["records"], position["saved"], position["signals"]
     contenders_kept = position["contenders"]
     checkpoint = dirs.adapler_model(name)
