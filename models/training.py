@@ -74,6 +74,10 @@ def task_loss(labels, logits, class_weights):
     return tf.reduce_mean(per_example * tf.gather(class_weights, labels))
 
 
+def global_sum(value):
+    return tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM, value)
+
+
 def replica_share(labels):
     """This replica's fraction of the global batch (call in a replica context).
 
@@ -82,7 +86,7 @@ def replica_share(labels):
     A replica left without examples at the end of a split gets 0.
     """
     local = tf.cast(tf.shape(labels)[0], tf.float32)
-    return local / tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM, local)
+    return local / global_sum(local)
 
 
 def with_token_axis(tensors):
@@ -97,10 +101,6 @@ def with_token_axis(tensors):
 def weighted(value, share):
     # The mean over an empty share is NaN; its weight 0 must still give 0.
     return tf.math.multiply_no_nan(value, share)
-
-
-def global_sum(value):
-    return tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM, value)
 
 
 class AdapLeRTrainer:

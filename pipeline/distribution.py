@@ -78,8 +78,8 @@ def split_cpu(count):
     try:
         tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * count)
     except RuntimeError:
-        raise DistributionError(f"--CPU_REPLICAS={count}: TensorFlow was already initialised; logical devices must be "
-                         "configured before the first operation.") from None
+        raise DistributionError(f"--CPU_REPLICAS={count}: TensorFlow was already initialised; logical devices "
+                                "must be configured before the first operation.") from None
 
 
 def is_chief(strategy):

@@ -5,6 +5,7 @@ import logging
 import os
 import sys
 
+import tensorflow as tf
 from absl import app, flags
 from absl import logging as absl_logging
 from transformers.utils import logging as transformers_logging
@@ -234,8 +235,6 @@ def trained_model(task, dirs, lr_model, model_path="", strategy=None):
     Returns:
         `(model, checkpoint path)`.
     """
-    import tensorflow as tf
-
     with (strategy or tf.distribute.get_strategy()).scope():
         model = build_model(task)
         if lr_model:

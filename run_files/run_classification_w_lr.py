@@ -188,9 +188,9 @@ def main(argv):
             for stale in set(range(1, epoch + 2)) - set(contenders_kept):
                 if os.path.exists(resumable.file(f"epoch_{stale}.h5")):
                     os.remove(resumable.file(f"epoch_{stale}.h5"))
-            if chosen != saved:
-                store_choice(model, resumable.file(f"epoch_{chosen[0]}.h5"), chosen[1], checkpoint)
         if chosen != saved:
+            if chief:
+                store_choice(model, resumable.file(f"epoch_{chosen[0]}.h5"), chosen[1], checkpoint)
             saved = chosen
             log.info("saved epoch %d at ETA x%g -> %s", *chosen, checkpoint)
         resumable.save(epoch=epoch + 1, batch=0, records=records, saved=saved, contenders=contenders_kept,
