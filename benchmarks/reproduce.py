@@ -5,7 +5,8 @@
     python benchmarks/reproduce.py --TASK=sst2 --QUICK --RESULTS_DIR=/tmp/r   # tiny slice (CI)
 
 Stages whose artefacts exist are skipped (`--RESUME`, default on), so an interrupted run picks up
-where it stopped. Writes `<RESULTS_DIR>/<task>_<backbone>_<max_length>.json`, a trade-off plot
+where it stopped; the flags each artefact was made with are recorded beside it (`logs/reproduce_*.json`),
+and artefacts made with other training flags are refused rather than silently reused. Writes `<RESULTS_DIR>/<task>_<backbone>_<max_length>.json`, a trade-off plot
 `..._tradeoff.png`, adds the run to `speed.json` and rewrites the `README.md` table.
 """
 
@@ -64,6 +65,49 @@ flags.DEFINE_list("ETA_SCALES", ["1"], "Stage 3's --ETA_SCALES (ETA multipliers 
 flags.DEFINE_bool("QUICK", False, "Tiny slice for CI: few examples, 1 epoch, short sequences.")
 
 SAVE_NAME = "bench"
+# The flags each artefact depends on: a resumed run reuses an artefact only when they are unchanged.
+FINETUNE_FLAGS = ("TASK", "BASE_MODEL", "MAX_LENGTH", "BATCH_SIZE", "TRAIN_EXAMPLES", "FT_EPOCHS", "FT_LEARNING_RATE")
+ADAPLER_FLAGS = ("LR_EPOCHS", "GAMMA", "PHI", "CP_LEARNING_RATE", "SPEEDUP_LEARNING_RATE", "ETA_SCALES")
+MEASURE_FLAGS = ("EVAL_EXAMPLES", "TIMING_EXAMPLES", "TIMING_BATCH_SIZE", "SWEEP_TIMING_EXAMPLES", "SCALES", "REPEATS")
+
+
+class SettingsChanged(Exception):
+    """A task directory holds artefacts trained with other flags than this run's."""
+
+
+def _settings(names):
+    return {name: getattr(FLAGS, name) for name in names}
+
+
+def claim(record, names, artefact_exists):
+    """Checks that existing artefacts were made with this run's flags, then records them.
+
+    Args:
+        record: JSON file holding the flags the artefacts were made with.
+        names: Flag names the artefacts depend on.
+        artefact_exists: Whether any of the artefacts is already there.
+
+    Returns:
+        True when the existing artefacts may be reused (`--RESUME` and the same flags).
+
+    Raises:
+        SettingsChanged: `--RESUME` and the artefacts came from other flags, or from a run that left
+            no record of its flags.
+    """
+    current = _settings(names)
+    if FLAGS.RESUME and artefact_exists:
+        if not os.path.isfile(record):
+            raise SettingsChanged(f"{os.path.dirname(os.path.dirname(record))} holds artefacts without a record of "
+                                  "the flags they were made with; pass --RESUME=false to redo them, or another "
+                                  "--WORK_DIR.")
+        with open(record) as handle:
+            saved = json.load(handle)
+        changed = [f"{name} {saved.get(name)} -> {value}" for name, value in current.items() if saved.get(name) != value]
+        if changed:
+            raise SettingsChanged(f"{record} was made with other flags ({'; '.join(changed)}); pass --RESUME=false "
+                                  "to redo it, or another --WORK_DIR.")
+    write_json(record, current)
+    return FLAGS.RESUME and artefact_exists
 
 
 def _apply_quick():
@@ -83,15 +127,20 @@ def _stage(seed, script, *extra):
 
 
 def run_stages(dirs, name):
-    resume, seed = FLAGS.RESUME, dirs.seed
-    if not (resume and os.path.isfile(dirs.ft_logs) and len(read_ft_logs(dirs.ft_logs)) == FLAGS.FT_EPOCHS):
+    seed = dirs.seed
+    finetuned = claim(dirs.log("reproduce_finetune.json"), FINETUNE_FLAGS, os.path.isfile(dirs.ft_logs))
+    if not (finetuned and len(read_ft_logs(dirs.ft_logs)) == FLAGS.FT_EPOCHS):
         _stage(seed, "run_files/run_classification_bert.py", f"--EPOCHS={FLAGS.FT_EPOCHS}",
                f"--LEARNING_RATE={FLAGS.FT_LEARNING_RATE}")
+        finetuned = False
     task = get_task(FLAGS.TASK)
     epochs = [e for e, _ in ranked_epochs(task, dirs.ft_logs)[:3]]
-    if not (resume and all(os.path.isfile(dirs.saliency("train", e)) for e in epochs)):
+    if not (finetuned and all(os.path.isfile(dirs.saliency("train", e)) for e in epochs)):
         _stage(seed, "tools/store_saliencies.py", "--SPLIT=train")
-    if not (resume and os.path.isfile(dirs.adapler_model(name))):
+        finetuned = False
+    trained = claim(dirs.log(f"reproduce_{name}.json"), FINETUNE_FLAGS + ADAPLER_FLAGS,
+                    os.path.isfile(dirs.adapler_model(name)))
+    if not (finetuned and trained):
         _stage(seed, "run_files/run_classification_w_lr.py", f"--EPOCHS={FLAGS.LR_EPOCHS}", "--INITIAL_MODEL_PATH=",
                f"--GAMMA={FLAGS.GAMMA}", f"--PHI={FLAGS.PHI}", f"--SAVE_NAME={SAVE_NAME}",
                f"--CP_LEARNING_RATE={FLAGS.CP_LEARNING_RATE}", f"--SPEEDUP_LEARNING_RATE={FLAGS.SPEEDUP_LEARNING_RATE}",
@@ -103,10 +152,13 @@ def measure_seed(task, seed):
     dirs = TaskDir(backbone_label(FLAGS.BASE_MODEL), FLAGS.TASK, seed, root=FLAGS.WORK_DIR)
     name = dirs.adapler_name(SAVE_NAME, FLAGS.GAMMA, FLAGS.PHI)
     cached = dirs.log(f"reproduce_{name}_{FLAGS.MAX_LENGTH}.json")
+    settings = _settings(FINETUNE_FLAGS + ADAPLER_FLAGS + MEASURE_FLAGS)
     if FLAGS.RESUME and os.path.isfile(cached):
-        print(f"== seed {seed}: measured before, {cached}", flush=True)
         with open(cached) as handle:
-            return json.load(handle)
+            measured = json.load(handle)
+        if measured.get("settings") == settings:
+            print(f"== seed {seed}: measured before, {cached}", flush=True)
+            return measured
     run_stages(dirs, name)
 
     split = task.dev_splits[0]
@@ -139,7 +191,7 @@ def measure_seed(task, seed):
         "measured_speedup_batched": batched["measured_speedup"], "layer_bound_speedup_batch1": batch1["layer_bound_speedup"],
         "batch1": batch1, "batched": batched, "sweep": sweep,
         "eta": adapler.bert.encoder.ETA.numpy().tolist(), "theta": adapler.bert.encoder.THETA.numpy().tolist(),
-        "machine": machine(), "date": datetime.date.today().isoformat(),
+        "settings": settings, "machine": machine(), "date": datetime.date.today().isoformat(),
     }
     write_json(cached, result)
     return result
@@ -158,7 +210,10 @@ def main(argv):
     _apply_quick()
     task = get_task(FLAGS.TASK)
     seeds = [int(seed) for seed in FLAGS.SEEDS]
-    per_seed = [measure_seed(task, seed) for seed in seeds]
+    try:
+        per_seed = [measure_seed(task, seed) for seed in seeds]
+    except SettingsChanged as error:
+        raise app.UsageError(str(error)) from None
     first = per_seed[0]
     train_count = FLAGS.TRAIN_EXAMPLES or len(load_split(task, "train", FLAGS.DATA_DIR or None, seed=seeds[0]))
     run = {

@@ -19,24 +19,42 @@ RUN_KEYS = {"task", "backbone", "max_length", "train_examples", "eval_examples",
             "command", "machine", "date"} | HEADLINE
 
 
-def _reproduce(results_dir, work_dir, data_dir):
+def _reproduce(results_dir, work_dir, data_dir, *extra, succeed=True):
     command = [sys.executable, os.path.join(REPO, "benchmarks", "reproduce.py"), "--QUICK", "--TASK=sst2",
-               "--SEEDS=1,2", f"--RESULTS_DIR={results_dir}", f"--WORK_DIR={work_dir}", f"--DATA_DIR={data_dir}"]
+               "--SEEDS=1,2", f"--RESULTS_DIR={results_dir}", f"--WORK_DIR={work_dir}", f"--DATA_DIR={data_dir}",
+               *extra]
     env = dict(os.environ, HF_HUB_OFFLINE="1", TF_USE_LEGACY_KERAS="1")
     result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=900)
-    assert result.returncode == 0, result.stderr[-3000:]
+    assert (result.returncode == 0) == succeed, result.stderr[-3000:]
     return result
 
 
 @pytest.fixture(scope="module")
-def results(tmp_path_factory, data_dir):
+def work(tmp_path_factory, data_dir):
     results_dir, work_dir = tmp_path_factory.mktemp("results"), tmp_path_factory.mktemp("work")
     _reproduce(results_dir, work_dir, data_dir)
     # Runs span sessions: a second call measures nothing again.
     rerun = _reproduce(results_dir, work_dir, data_dir)
     assert "== seed 1: measured before" in rerun.stdout and "== seed 2: measured before" in rerun.stdout
     assert "run_classification" not in rerun.stdout
-    return results_dir
+    return results_dir, work_dir
+
+
+@pytest.fixture(scope="module")
+def results(work):
+    return work[0]
+
+
+def test_resuming_with_other_training_flags_is_refused_before_any_stage_runs(work, data_dir, tmp_path):
+    refused = _reproduce(tmp_path, work[1], data_dir, "--FT_LEARNING_RATE=1e-4", succeed=False)
+    assert "FT_LEARNING_RATE 5e-05 -> 0.0001" in refused.stderr and "--RESUME=false" in refused.stderr
+    assert "== seed" not in refused.stdout and not os.listdir(tmp_path)
+
+
+def test_other_timing_flags_measure_again_without_retraining(work, data_dir, tmp_path):
+    rerun = _reproduce(tmp_path, work[1], data_dir, "--SEEDS=1", "--TIMING_BATCH_SIZE=16")
+    assert "measured before" not in rerun.stdout and "run_classification" not in rerun.stdout
+    assert json.load(open(tmp_path / "sst2_minilm_32.json"))["batched"]["batch_size"] == 16
 
 
 def test_speed_json_lists_the_run_with_every_required_key(results):
