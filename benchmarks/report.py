@@ -97,7 +97,8 @@ def update_speed_table(results_dir, run):
             f"{cell('measured_speedup_batched', '{:.2f}x')} | {r['measured_speedup_batch1'] / r['flops_speedup']:.2f} | "
             f"{_format_speedup(r.get('layer_bound_speedup_batch1'))} | {r['date']} |"
         )
-    lines += ["", "Commands:", ""] + [f"- `{r['command']}`" for r in runs] + ["", f"Machine: {runs[-1]['machine']}", ""]
+    # Rows may come from different machines, so each command names its own.
+    lines += ["", "Commands and machines:", ""] + [f"- `{r['command']}` ({r['machine']})" for r in runs] + [""]
     write_text(os.path.join(results_dir, "README.md"), "\n".join(lines))
 
 

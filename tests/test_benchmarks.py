@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from benchmarks.report import update_speed_table
 from benchmarks.wallclock import interleaved_medians, layer_bound_speedup, layer_time_curve
 from pipeline.paths import REPO
 from tiny import tiny_model
@@ -90,6 +91,20 @@ def test_plot_and_table_are_written(results):
         assert handle.read(8) == b"\x89PNG\r\n\x1a\n"
     table = open(results / "README.md").read()
     assert "| sst2 | all-MiniLM-L6-v2 | 32 | 64 | 32 | 1, 2 |" in table
+
+
+def test_table_names_each_runs_own_machine(tmp_path):
+    def run(task, machine_name):
+        headline = {key: 1.0 for key in HEADLINE}
+        return dict(headline, task=task, backbone="b", max_length=8, train_examples=1, eval_examples=1, seeds=[42],
+                    range={key: [1.0, 1.0] for key in HEADLINE}, per_seed=[dict(headline, seed=42)],
+                    command=f"python reproduce.py --TASK={task}", machine=machine_name, date="2026-01-01")
+
+    update_speed_table(tmp_path, run("sst2", "machine A"))
+    update_speed_table(tmp_path, run("rte", "machine B"))
+    table = open(tmp_path / "README.md").read()
+    assert "- `python reproduce.py --TASK=sst2` (machine A)" in table
+    assert "- `python reproduce.py --TASK=rte` (machine B)" in table
 
 
 @pytest.mark.parametrize(
