@@ -40,6 +40,8 @@ flags.DEFINE_string("TASK", "sst2", "Task.")
 flags.DEFINE_string("BASE_MODEL", "all-MiniLM-L6-v2", "Backbone.")
 flags.DEFINE_integer("MAX_LENGTH", 64, "Max tokens per example (first window of long texts).")
 flags.DEFINE_integer("BATCH_SIZE", 32, "Training and batched-inference batch size.")
+flags.DEFINE_integer("LR_BATCH_SIZE", 0, "The AdapLeR stage's batch size (0 = --BATCH_SIZE): smaller batches give "
+                     "the new CP heads and thresholds more updates in the same time.", lower_bound=0)
 flags.DEFINE_integer("TRAIN_EXAMPLES", 0, "First N training examples (0 = all).")
 flags.DEFINE_integer("EVAL_EXAMPLES", 0, "First N dev examples (0 = all).")
 flags.DEFINE_integer("FT_EPOCHS", 3, "Fine-tuning epochs.")
@@ -67,7 +69,8 @@ flags.DEFINE_bool("QUICK", False, "Tiny slice for CI: few examples, 1 epoch, sho
 SAVE_NAME = "bench"
 # The flags each artefact depends on: a resumed run reuses an artefact only when they are unchanged.
 FINETUNE_FLAGS = ("TASK", "BASE_MODEL", "MAX_LENGTH", "BATCH_SIZE", "TRAIN_EXAMPLES", "FT_EPOCHS", "FT_LEARNING_RATE")
-ADAPLER_FLAGS = ("LR_EPOCHS", "GAMMA", "PHI", "CP_LEARNING_RATE", "SPEEDUP_LEARNING_RATE", "ETA_SCALES")
+ADAPLER_FLAGS = ("LR_BATCH_SIZE", "LR_EPOCHS", "GAMMA", "PHI", "CP_LEARNING_RATE", "SPEEDUP_LEARNING_RATE",
+                 "ETA_SCALES")
 MEASURE_FLAGS = ("EVAL_EXAMPLES", "TIMING_EXAMPLES", "TIMING_BATCH_SIZE", "SWEEP_TIMING_EXAMPLES", "SCALES", "REPEATS")
 
 
@@ -144,7 +147,8 @@ def run_stages(dirs, name):
         _stage(seed, "run_files/run_classification_w_lr.py", f"--EPOCHS={FLAGS.LR_EPOCHS}", "--INITIAL_MODEL_PATH=",
                f"--GAMMA={FLAGS.GAMMA}", f"--PHI={FLAGS.PHI}", f"--SAVE_NAME={SAVE_NAME}",
                f"--CP_LEARNING_RATE={FLAGS.CP_LEARNING_RATE}", f"--SPEEDUP_LEARNING_RATE={FLAGS.SPEEDUP_LEARNING_RATE}",
-               f"--ETA_SCALES={','.join(FLAGS.ETA_SCALES)}")
+               f"--ETA_SCALES={','.join(FLAGS.ETA_SCALES)}",
+               f"--BATCH_SIZE={FLAGS.LR_BATCH_SIZE or FLAGS.BATCH_SIZE}")
 
 
 def measure_seed(task, seed):
@@ -224,8 +228,8 @@ def main(argv):
         "batch1": first["batch1"], "batched": first["batched"], "sweep": first["sweep"],
         "windows": "first MAX_LENGTH-2 word-pieces of each example",
         "settings": {k: getattr(FLAGS, k) for k in (
-            "BATCH_SIZE", "TIMING_BATCH_SIZE", "FT_EPOCHS", "FT_LEARNING_RATE", "LR_EPOCHS", "GAMMA", "PHI",
-            "CP_LEARNING_RATE", "SPEEDUP_LEARNING_RATE", "ETA_SCALES", "REPEATS", "QUICK")},
+            "BATCH_SIZE", "LR_BATCH_SIZE", "TIMING_BATCH_SIZE", "FT_EPOCHS", "FT_LEARNING_RATE", "LR_EPOCHS", "GAMMA",
+            "PHI", "CP_LEARNING_RATE", "SPEEDUP_LEARNING_RATE", "ETA_SCALES", "REPEATS", "QUICK")},
         "command": command_line(sys.argv), "machine": machine(),
         "date": datetime.date.today().isoformat(),
     }

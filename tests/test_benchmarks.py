@@ -22,8 +22,8 @@ RUN_KEYS = {"task", "backbone", "max_length", "train_examples", "eval_examples",
 
 def _reproduce(results_dir, work_dir, data_dir, *extra, succeed=True):
     command = [sys.executable, os.path.join(REPO, "benchmarks", "reproduce.py"), "--QUICK", "--TASK=sst2",
-               "--SEEDS=1,2", f"--RESULTS_DIR={results_dir}", f"--WORK_DIR={work_dir}", f"--DATA_DIR={data_dir}",
-               *extra]
+               "--SEEDS=1,2", "--LR_BATCH_SIZE=16", f"--RESULTS_DIR={results_dir}", f"--WORK_DIR={work_dir}",
+               f"--DATA_DIR={data_dir}", *extra]
     env = dict(os.environ, HF_HUB_OFFLINE="1", TF_USE_LEGACY_KERAS="1")
     result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=900)
     assert (result.returncode == 0) == succeed, result.stderr[-3000:]
@@ -34,6 +34,10 @@ def _reproduce(results_dir, work_dir, data_dir, *extra, succeed=True):
 def work(tmp_path_factory, data_dir):
     results_dir, work_dir = tmp_path_factory.mktemp("results"), tmp_path_factory.mktemp("work")
     _reproduce(results_dir, work_dir, data_dir)
+    # Fine-tuning trains on --BATCH_SIZE (32), the AdapLeR stage on --LR_BATCH_SIZE.
+    logs = work_dir / "minilm" / "1" / "sst2" / "logs"
+    assert "global batch 32" in (logs / "finetune.log").read_text()
+    assert "global batch 16" in "".join(path.read_text() for path in logs.glob("bench_*.log"))
     # Runs span sessions: a second call measures nothing again.
     rerun = _reproduce(results_dir, work_dir, data_dir)
     assert "== seed 1: measured before" in rerun.stdout and "== seed 2: measured before" in rerun.stdout
