@@ -72,6 +72,7 @@ FINETUNE_FLAGS = ("TASK", "BASE_MODEL", "MAX_LENGTH", "BATCH_SIZE", "TRAIN_EXAMP
 ADAPLER_FLAGS = ("LR_BATCH_SIZE", "LR_EPOCHS", "GAMMA", "PHI", "CP_LEARNING_RATE", "SPEEDUP_LEARNING_RATE",
                  "ETA_SCALES")
 MEASURE_FLAGS = ("EVAL_EXAMPLES", "TIMING_EXAMPLES", "TIMING_BATCH_SIZE", "SWEEP_TIMING_EXAMPLES", "SCALES", "REPEATS")
+RUN_FLAGS = FINETUNE_FLAGS + ADAPLER_FLAGS + MEASURE_FLAGS
 
 
 class SettingsChanged(Exception):
@@ -156,7 +157,7 @@ def measure_seed(task, seed):
     dirs = TaskDir(backbone_label(FLAGS.BASE_MODEL), FLAGS.TASK, seed, root=FLAGS.WORK_DIR)
     name = dirs.adapler_name(SAVE_NAME, FLAGS.GAMMA, FLAGS.PHI)
     cached = dirs.log(f"reproduce_{name}_{FLAGS.MAX_LENGTH}.json")
-    settings = _settings(FINETUNE_FLAGS + ADAPLER_FLAGS + MEASURE_FLAGS)
+    settings = _settings(RUN_FLAGS)
     if FLAGS.RESUME and os.path.isfile(cached):
         with open(cached) as handle:
             measured = json.load(handle)
@@ -227,9 +228,7 @@ def main(argv):
         # The single-seed fields of the table and plot: the first seed's.
         "batch1": first["batch1"], "batched": first["batched"], "sweep": first["sweep"],
         "windows": "first MAX_LENGTH-2 word-pieces of each example",
-        "settings": {k: getattr(FLAGS, k) for k in (
-            "BATCH_SIZE", "LR_BATCH_SIZE", "TIMING_BATCH_SIZE", "FT_EPOCHS", "FT_LEARNING_RATE", "LR_EPOCHS", "GAMMA",
-            "PHI", "CP_LEARNING_RATE", "SPEEDUP_LEARNING_RATE", "ETA_SCALES", "REPEATS", "QUICK")},
+        "settings": _settings(RUN_FLAGS + ("QUICK",)),
         "command": command_line(sys.argv), "machine": machine(),
         "date": datetime.date.today().isoformat(),
     }
