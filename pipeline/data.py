@@ -25,6 +25,11 @@ class Encoded:
     def subset(self, count):
         return Encoded(self.input_ids[:count], self.token_type_ids[:count], self.labels[:count], self.max_length)
 
+    def select(self, indices):
+        """The examples at `indices`, in that order."""
+        return Encoded([self.input_ids[i] for i in indices], [self.token_type_ids[i] for i in indices],
+                       self.labels[indices], self.max_length)
+
 
 def encode(examples, tokenizer, max_length):
     """Tokenises `Example`s (pairs as pairs, with token types), truncating to `max_length`."""
@@ -46,6 +51,43 @@ def example_order(encoded, shuffle_seed=None):
     if shuffle_seed is not None:
         np.random.RandomState(shuffle_seed).shuffle(order)
     return order
+
+
+def length_grouped_order(encoded, shuffle_seed, batch_size, window=50):
+    """A shuffled order whose batches hold examples of similar length (HF's `group_by_length`).
+
+    The shuffled indices are sorted by length within windows of `window` batches, cut into
+    batches, and the full batches shuffled again; a last partial batch stays last, so every
+    `batch_size` consecutive indices remain one batch. Batches then pad little, which makes a
+    step on short sentences cheaper, while every epoch still sees every example once.
+
+    Args:
+        encoded: An `Encoded` split.
+        shuffle_seed: Seed of both shuffles (e.g. seed + epoch).
+        batch_size: Examples per (global) batch.
+        window: Batches per sorting window; larger groups lengths tighter and shuffles less.
+
+    Returns:
+        `[N]` example indices.
+    """
+    rng = np.random.RandomState(shuffle_seed)
+    order = rng.permutation(len(encoded))
+    lengths = encoded.lengths
+    span = batch_size * window
+    order = np.concatenate([chunk[np.argsort(lengths[chunk], kind="stable")]
+                            for chunk in np.split(order, range(span, len(order), span))])
+    full = len(order) // batch_size
+    batches = order[: full * batch_size].reshape(full, batch_size)[rng.permutation(full)]
+    return np.concatenate([batches.reshape(-1), order[full * batch_size:]])
+
+
+def length_order(encoded):
+    """Example indices from shortest to longest (split order among equal lengths).
+
+    For passes whose rows are put back by index (prediction, saliencies): batches of similar
+    lengths pad little, so a split costs fewer padded tokens than in split order.
+    """
+    return np.argsort(encoded.lengths, kind="stable")
 
 
 def dataset(encoded, batch_size, order, rows=None, input_context=None):

@@ -13,7 +13,7 @@ from absl import flags
 from tqdm import tqdm
 
 from models.training import with_token_axis
-from pipeline.data import dataset, example_order, num_batches
+from pipeline.data import dataset, length_order, num_batches
 
 STRATEGIES = ("default", "mirrored", "multi_worker")
 
@@ -153,7 +153,9 @@ def distribute(strategy, encoded, global_batch, order, rows=None, skip_steps=0):
 
 
 def gathered_batches(strategy, fn, encoded, batch_size, description):
-    """Runs `fn(inputs, labels, indices)` on every replica over a split in order; yields whole batches.
+    """Runs `fn(inputs, labels, indices)` on every replica over a split; yields whole batches.
+
+    Batches follow `length_order`, so callers put rows back by `index`.
 
     `fn` returns a dict of tensors with the batch first (equal trailing shapes across replicas); the
     per-replica pieces are gathered from every replica and worker, with `index` added.
@@ -170,7 +172,7 @@ def gathered_batches(strategy, fn, encoded, batch_size, description):
     """
 
     step = _gathering_step(strategy, fn)
-    data = distribute(strategy, encoded, batch_size, example_order(encoded))
+    data = distribute(strategy, encoded, batch_size, length_order(encoded))
     for batch in tqdm(data, total=num_batches(encoded, batch_size), desc=description, leave=False):
         yield {key: value.numpy() for key, value in step(batch).items()}
 

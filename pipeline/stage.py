@@ -13,7 +13,7 @@ from transformers.utils import logging as transformers_logging
 from models.backbones import EMBEDDED, backbone_label, load_tokenizer, resolve_backbone
 from models.checkpoints import CheckpointError
 from pipeline.atomic import write_pickle
-from pipeline.data import encode
+from pipeline.data import encode, example_order, length_grouped_order
 from pipeline.distribution import DistributionError, barrier, describe, is_chief, strategy_from_flags
 from pipeline.paths import TaskDir
 from pipeline.resume import Resumable, ResumeError, run_flags
@@ -44,6 +44,21 @@ def define_common_flags(batch_size=32, max_length=128):
                       "HateXplain posts whose three annotators all disagree: 'drop' them as the upstream dataset "
                       "does, or 'original': label them hatespeech, as the original code's set order did.")
     flags.mark_flag_as_required("TASK")
+
+
+def define_training_order_flags():
+    """Flags of the stages that train (fine-tuning, AdapLeR)."""
+    flags.DEFINE_bool("GROUP_BY_LENGTH", False,
+                      "Beyond the original: batch examples of similar length together (shuffled within windows of "
+                      "50 batches, batches shuffled), so short sentences are not padded to a long one's length. "
+                      "Faster steps on data of mixed lengths; false = the original's plain shuffle.")
+
+
+def training_order(encoded, shuffle_seed):
+    """The example order of one training epoch under --GROUP_BY_LENGTH."""
+    if FLAGS.GROUP_BY_LENGTH:
+        return length_grouped_order(encoded, shuffle_seed, FLAGS.BATCH_SIZE)
+    return example_order(encoded, shuffle_seed=shuffle_seed)
 
 
 def run(main):

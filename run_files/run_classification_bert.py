@@ -16,12 +16,13 @@ from tqdm import tqdm
 
 from models.training import global_sum, make_optimizer, replica_share, task_loss, weighted, with_token_axis
 from pipeline.atomic import save_weights, write_json
-from pipeline.data import example_order, num_batches
+from pipeline.data import num_batches
 from pipeline.distribution import define_distribution_flags, distribute, is_chief, weights_digest
 from pipeline.evaluation import predict, score
 from pipeline.resume import define_resume_flags
-from pipeline.stage import (FLAGS, build_model, current_task, define_common_flags, load_encoded,
-                            resumable_run, run, run_logger, stage_strategy, task_dir, tokenizer)
+from pipeline.stage import (FLAGS, build_model, current_task, define_common_flags, define_training_order_flags,
+                            load_encoded, resumable_run, run, run_logger, stage_strategy, task_dir, tokenizer,
+                            training_order)
 
 flags.DEFINE_float("LEARNING_RATE", 2e-5, "Peak learning rate of AdamW.", lower_bound=0.0)
 flags.DEFINE_float("WARMUP_RATIO", 0.06, "Fraction of steps of linear warm-up.", lower_bound=0.0, upper_bound=1.0)
@@ -29,6 +30,7 @@ flags.DEFINE_integer("EPOCHS", 3, "Fine-tuning epochs.", lower_bound=1)
 define_common_flags()
 define_distribution_flags()
 define_resume_flags()
+define_training_order_flags()
 
 
 def main(argv):
@@ -68,7 +70,7 @@ def main(argv):
              dirs.path)
     for epoch in range(position["epoch"], FLAGS.EPOCHS):
         done = position["batch"] if epoch == position["epoch"] else 0
-        order = example_order(train, shuffle_seed=FLAGS.DATA_SEED + epoch + 1)
+        order = training_order(train, FLAGS.DATA_SEED + epoch + 1)
         progress = tqdm(distribute(strategy, train, FLAGS.BATCH_SIZE, order, skip_steps=done), total=per_epoch,
                         initial=done, desc=f"epoch {epoch + 1}/{FLAGS.EPOCHS}", disable=not chief)
         for step, batch in enumerate(progress, done + 1):

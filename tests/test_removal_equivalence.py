@@ -5,6 +5,9 @@ import pytest
 import tensorflow as tf
 import transformers
 
+from pipeline.data import Encoded
+from pipeline.distribution import gathered_batches
+from pipeline.evaluation import predict
 from tests.tiny import padded_batch, row, tiny_config, tiny_model
 
 LENGTHS = [12, 7, 4, 10]
@@ -118,3 +121,23 @@ def test_graph_mode_hard_removal_matches_eager():
     spec = {k: tf.TensorSpec([None, None], tf.int32) for k in inputs}
     graph = tf.function(lambda x: model(x, lr_mode=True).logits, input_signature=[spec])
     np.testing.assert_allclose(graph(inputs).numpy(), model(inputs, lr_mode=True).logits.numpy(), atol=1e-5)
+
+
+def test_split_prediction_goes_shortest_first_and_returns_each_example_alone_in_split_order():
+    model = _removing_model(0, 2)
+    lengths = [9, 3, 14, 5, 3, 11, 7]
+    inputs = padded_batch(lengths, seed=4)
+    ids = [inputs["input_ids"].numpy()[i, :length] for i, length in enumerate(lengths)]
+    encoded = Encoded(ids, [np.zeros_like(x) for x in ids], np.zeros(len(lengths), np.int64), 16)
+
+    def live(inputs, labels, indices):
+        return {"length": tf.reduce_sum(inputs["attention_mask"], axis=1)}
+
+    visited = np.concatenate([batch["length"] for batch in gathered_batches(tf.distribute.get_strategy(), live,
+                                                                              encoded, 3, "lengths")])
+    assert visited.tolist() == sorted(lengths)
+    predicted = predict(model, encoded, 3, lr_mode=True)
+    for index, length in enumerate(lengths):
+        alone = model(row(inputs, index, length), lr_mode=True)
+        np.testing.assert_allclose(predicted["logits"][index], alone.logits.numpy()[0], atol=1e-4)
+        assert predicted["lengths"][index].tolist() == [n.numpy()[0] for n in alone.lengths]

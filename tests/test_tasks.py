@@ -8,7 +8,7 @@ from scipy.stats import pearsonr, spearmanr
 from sklearn.metrics import f1_score, matthews_corrcoef
 
 from models.backbones import load_tokenizer
-from pipeline.data import batches, encode
+from pipeline.data import batches, encode, example_order, length_grouped_order
 from tasks.metrics import compute
 from tasks.rationales import load_rationale_windows, rationale_documents
 from upstream_files import write_hatexplain
@@ -234,3 +234,20 @@ def test_batches_pad_per_batch_and_keep_indices(data_dir):
         np.testing.assert_array_equal(labels, encoded.labels[indices])
         seen.extend(indices)
     assert sorted(seen) == list(range(10)) and seen != list(range(10))
+
+
+def test_length_grouped_order_visits_every_example_once_and_pads_less(data_dir):
+    encoded = encode(load_split(get_task("sst2"), "train", data_dir)[:1000], load_tokenizer("all-MiniLM-L6-v2"), 64)
+    grouped = length_grouped_order(encoded, 3, 32, window=10)
+    assert sorted(grouped.tolist()) == list(range(1000))
+
+    def padded_tokens(order):
+        return sum(encoded.lengths[order[i:i + 32]].max() * len(order[i:i + 32]) for i in range(0, 1000, 32))
+
+    plain = example_order(encoded, shuffle_seed=3)
+    assert padded_tokens(grouped) < 0.75 * padded_tokens(plain)
+    assert np.array_equal(grouped, length_grouped_order(encoded, 3, 32, window=10))
+    assert not np.array_equal(grouped, length_grouped_order(encoded, 4, 32, window=10))
+    # Batches are shuffled too: the first batches are not simply the shortest of the first window.
+    firsts = encoded.lengths[grouped[:320]].reshape(10, 32).max(1)
+    assert not np.all(np.diff(firsts) >= 0)
