@@ -47,6 +47,11 @@ flags.DEFINE_integer("EVAL_EXAMPLES", 0, "First N dev examples (0 = all).")
 flags.DEFINE_integer("FT_EPOCHS", 3, "Fine-tuning epochs.")
 flags.DEFINE_float("FT_LEARNING_RATE", 5e-5, "Fine-tuning learning rate.")
 flags.DEFINE_integer("LR_EPOCHS", 5, "AdapLeR epochs.")
+flags.DEFINE_list("LAMBDAS", [], "Stage 3's --LAMBDAS (one soft-removal sharpness per AdapLeR epoch; empty = the "
+                  "schedule).")
+flags.DEFINE_integer("MIN_TRAIN_LENGTH", 0, "Stage 3's --MIN_TRAIN_LENGTH (AdapLeR trains on examples of at least "
+                     "this many tokens; 0 = all).", lower_bound=0)
+flags.DEFINE_bool("GROUP_BY_LENGTH", False, "Both training stages batch examples of similar length together.")
 flags.DEFINE_float("GAMMA", 1.0, "KL weight.")
 flags.DEFINE_float("PHI", 10.0, "Length-loss weight.")
 flags.DEFINE_float("CP_LEARNING_RATE", 1e-3, "Learning rate of the Contribution Predictors.")
@@ -68,9 +73,10 @@ flags.DEFINE_bool("QUICK", False, "Tiny slice for CI: few examples, 1 epoch, sho
 
 SAVE_NAME = "bench"
 # The flags each artefact depends on: a resumed run reuses an artefact only when they are unchanged.
-FINETUNE_FLAGS = ("TASK", "BASE_MODEL", "MAX_LENGTH", "BATCH_SIZE", "TRAIN_EXAMPLES", "FT_EPOCHS", "FT_LEARNING_RATE")
-ADAPLER_FLAGS = ("LR_BATCH_SIZE", "LR_EPOCHS", "GAMMA", "PHI", "CP_LEARNING_RATE", "SPEEDUP_LEARNING_RATE",
-                 "ETA_SCALES")
+FINETUNE_FLAGS = ("TASK", "BASE_MODEL", "MAX_LENGTH", "BATCH_SIZE", "TRAIN_EXAMPLES", "FT_EPOCHS", "FT_LEARNING_RATE",
+                  "GROUP_BY_LENGTH")
+ADAPLER_FLAGS = ("LR_BATCH_SIZE", "LR_EPOCHS", "LAMBDAS", "MIN_TRAIN_LENGTH", "GAMMA", "PHI", "CP_LEARNING_RATE",
+                 "SPEEDUP_LEARNING_RATE", "ETA_SCALES")
 MEASURE_FLAGS = ("EVAL_EXAMPLES", "TIMING_EXAMPLES", "TIMING_BATCH_SIZE", "SWEEP_TIMING_EXAMPLES", "SCALES", "REPEATS")
 RUN_FLAGS = FINETUNE_FLAGS + ADAPLER_FLAGS + MEASURE_FLAGS
 
@@ -135,7 +141,7 @@ def run_stages(dirs, name):
     finetuned = claim(dirs.log("reproduce_finetune.json"), FINETUNE_FLAGS, os.path.isfile(dirs.ft_logs))
     if not (finetuned and len(read_ft_logs(dirs.ft_logs)) == FLAGS.FT_EPOCHS):
         _stage(seed, "run_files/run_classification_bert.py", f"--EPOCHS={FLAGS.FT_EPOCHS}",
-               f"--LEARNING_RATE={FLAGS.FT_LEARNING_RATE}")
+               f"--LEARNING_RATE={FLAGS.FT_LEARNING_RATE}", f"--GROUP_BY_LENGTH={FLAGS.GROUP_BY_LENGTH}")
         finetuned = False
     task = get_task(FLAGS.TASK)
     epochs = [e for e, _ in ranked_epochs(task, dirs.ft_logs)[:3]]
@@ -148,7 +154,8 @@ def run_stages(dirs, name):
         _stage(seed, "run_files/run_classification_w_lr.py", f"--EPOCHS={FLAGS.LR_EPOCHS}", "--INITIAL_MODEL_PATH=",
                f"--GAMMA={FLAGS.GAMMA}", f"--PHI={FLAGS.PHI}", f"--SAVE_NAME={SAVE_NAME}",
                f"--CP_LEARNING_RATE={FLAGS.CP_LEARNING_RATE}", f"--SPEEDUP_LEARNING_RATE={FLAGS.SPEEDUP_LEARNING_RATE}",
-               f"--ETA_SCALES={','.join(FLAGS.ETA_SCALES)}",
+               f"--ETA_SCALES={','.join(FLAGS.ETA_SCALES)}", f"--LAMBDAS={','.join(FLAGS.LAMBDAS)}",
+               f"--MIN_TRAIN_LENGTH={FLAGS.MIN_TRAIN_LENGTH}", f"--GROUP_BY_LENGTH={FLAGS.GROUP_BY_LENGTH}",
                f"--BATCH_SIZE={FLAGS.LR_BATCH_SIZE or FLAGS.BATCH_SIZE}")
 
 

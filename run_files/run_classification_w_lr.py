@@ -24,15 +24,15 @@ from absl import flags
 from tqdm import tqdm
 
 from models.training import AdapLeRTrainer, NonFiniteLossError, lambda_schedule, make_optimizer, make_optimizers
-from pipeline.atomic import save_weights, write_pickle
-from pipeline.data import example_order, num_batches
+from pipeline.atomic import save_weights, write_json, write_pickle
+from pipeline.data import num_batches
 from pipeline.distribution import define_distribution_flags, distribute, is_chief, weights_digest
 from pipeline.evaluation import flops_report, predict, scaled_eta, score
 from pipeline.keep_rule import SCORE_TOLERANCE, choose_epoch, contenders
 from pipeline.resume import define_resume_flags
 from pipeline.stage import (FLAGS, adapler_name, build_model, current_task, define_adapler_name_flags,
-                            define_common_flags, load_encoded, ranked_epochs, resumable_run, run, run_logger,
-                            stage_strategy, task_dir, tokenizer)
+                            define_common_flags, define_training_order_flags, load_encoded, ranked_epochs,
+                            resumable_run, run, run_logger, stage_strategy, task_dir, tokenizer, training_order)
 from tasks.readers import DataError
 
 TOP_EPOCHS = 3
@@ -54,11 +54,26 @@ flags.DEFINE_list("ETA_SCALES", ["1"],
                   "inference-time speed knob, chosen on dev as the epoch is. Default 1: the original's behaviour.")
 flags.register_validator("ETA_SCALES", lambda values: all(_positive_number(v) for v in values),
                          "--ETA_SCALES takes positive numbers, e.g. 0.8,0.9,1.")
+flags.DEFINE_list("LAMBDAS", [],
+                  "Beyond the original: the soft-removal sharpness of each epoch, one value per epoch, instead of "
+                  "the schedule of --EPOCHS (models/training.py lambda_schedule). A short run can stay at a soft "
+                  "lambda, e.g. --EPOCHS=1 --LAMBDAS=50: the schedule of a 1-epoch run jumps straight to 1e5.")
+flags.register_validator("LAMBDAS", lambda values: all(_positive_number(v) for v in values),
+                         "--LAMBDAS takes positive numbers, e.g. 50,2500.")
+flags.register_multi_flags_validator(
+    ["LAMBDAS", "EPOCHS"], lambda f: not f["LAMBDAS"] or len(f["LAMBDAS"]) == f["EPOCHS"],
+    "--LAMBDAS needs one value per epoch (--EPOCHS).")
+flags.DEFINE_integer("MIN_TRAIN_LENGTH", 0,
+                     "Beyond the original: train only on the examples of at least this many tokens ([CLS] and [SEP] "
+                     "included); 0 = all. SST-2's training set is mostly phrases (46% of them under 10 tokens) while "
+                     "its dev set holds sentences (median 24 tokens), and a 3-token phrase has nothing to remove.",
+                     lower_bound=0)
 flags.DEFINE_integer("ACC_STEPS", 1, "Batches whose gradients are accumulated per update.", lower_bound=1)
 define_adapler_name_flags()
 define_common_flags()
 define_distribution_flags()
 define_resume_flags()
+define_training_order_flags()
 
 
 def load_saliencies(task, dirs, count):
@@ -79,6 +94,13 @@ def load_saliencies(task, dirs, count):
             )
         arrays.append(values)
     return np.mean(arrays, axis=0).astype(np.float32)
+
+
+def epoch_lambda(epoch):
+    """The soft-removal sharpness of a 0-based epoch: --LAMBDAS when given, else the schedule."""
+    if FLAGS.LAMBDAS:
+        return float(FLAGS.LAMBDAS[epoch])
+    return lambda_schedule(epoch, FLAGS.EPOCHS)
 
 
 def _positive_number(text):
@@ -120,6 +142,14 @@ def main(argv):
     dev_split = task.dev_splits[0]
     dev = load_encoded(task, dev_split, tok, FLAGS.EVAL_EXAMPLES)
     saliencies = load_saliencies(task, dirs, len(train))
+    if FLAGS.MIN_TRAIN_LENGTH:
+        long_enough = np.flatnonzero(train.lengths >= FLAGS.MIN_TRAIN_LENGTH)
+        if not len(long_enough):
+            raise DataError(f"No training example has --MIN_TRAIN_LENGTH={FLAGS.MIN_TRAIN_LENGTH} tokens or more "
+                            f"(the longest has {train.lengths.max()}).")
+        log.info("training on the %d of %d examples with at least %d tokens", len(long_enough), len(train),
+                 FLAGS.MIN_TRAIN_LENGTH)
+        train, saliencies = train.select(long_enough), saliencies[long_enough]
     best_finetuned = ranked_epochs(task, dirs.ft_logs)[0][1]
     # Python, NumPy and TF: Keras initializers without a seed draw from Python's random.
     tf.keras.utils.set_random_seed(FLAGS.DATA_SEED)
@@ -151,9 +181,9 @@ def main(argv):
     floor = best_finetuned - SCORE_TOLERANCE
     scales = sorted({float(value) for value in FLAGS.ETA_SCALES})
     for epoch in range(position["epoch"], FLAGS.EPOCHS):
-        trainer.set_lambda(lambda_schedule(epoch, FLAGS.EPOCHS))
+        trainer.set_lambda(epoch_lambda(epoch))
         done = position["batch"] if epoch == position["epoch"] else 0
-        order = example_order(train, shuffle_seed=FLAGS.DATA_SEED + epoch)
+        order = training_order(train, FLAGS.DATA_SEED + epoch)
         data = distribute(strategy, train, FLAGS.BATCH_SIZE, order, rows=saliencies, skip_steps=done)
         progress = tqdm(data, total=per_epoch, initial=done, desc=f"epoch {epoch + 1}/{FLAGS.EPOCHS}",
                         disable=not chief)
@@ -173,7 +203,7 @@ def main(argv):
             if step % FLAGS.CHECKPOINT_EVERY == 0 and step < per_epoch:
                 resumable.save(epoch=epoch, batch=step, records=records, saved=saved, contenders=contenders_kept,
                                signals=signals)
-        log.info("epoch %d: lambda=%g ETA=%s THETA=%s", epoch + 1, lambda_schedule(epoch, FLAGS.EPOCHS),
+        log.info("epoch %d: lambda=%g ETA=%s THETA=%s", epoch + 1, epoch_lambda(epoch),
                  np.round(model.bert.encoder.ETA.numpy(), 4), np.round(model.bert.encoder.THETA.numpy(), 4))
         for scale in scales:
             first, speed = evaluate_scaled(model, task, dev, scale, strategy)
@@ -202,6 +232,12 @@ def main(argv):
                     SCORE_TOLERANCE, best_finetuned, *saved)
     if chief:
         write_pickle(dirs.log(f"{name}.pkl"), signals)
+        write_json(dirs.log(f"{name}_tradeoff.json"), {
+            "metric": task.metrics[0], "split": dev_split, "finetuned_score": best_finetuned,
+            "kept": {"epoch": saved[0], "eta_scale": saved[1]},
+            "records": [{"epoch": epoch, "eta_scale": scale, "score": first, "speedup": speed}
+                        for (epoch, scale), first, speed in records],
+        })
     resumable.finish()
     log.info("weights digest %s", weights_digest(model))
     log.info("kept epoch %d at ETA x%g: %s=%.4f speedup=%.3f -> %s", *kept[0], task.metrics[0], kept[1], kept[2],

@@ -34,8 +34,9 @@ def run_dir(tmp_path_factory, data_dir):
         "finetune": stage("run_files/run_classification_bert.py", directory, data_dir, "--EPOCHS=1",
                           "--LEARNING_RATE=5e-5"),
         "saliency": stage("tools/store_saliencies.py", directory, data_dir, "--SPLIT=train"),
-        "adapler": stage("run_files/run_classification_w_lr.py", directory, data_dir, "--EPOCHS=1",
-                         "--INITIAL_MODEL_PATH=", "--PHI=0.01", "--ETA_SCALES=0.5,1"),
+        "adapler": stage("run_files/run_classification_w_lr.py", directory, data_dir, "--EPOCHS=1", "--LAMBDAS=50",
+                         "--MIN_TRAIN_LENGTH=10", "--GROUP_BY_LENGTH", "--INITIAL_MODEL_PATH=", "--PHI=0.01",
+                         "--ETA_SCALES=0.5,1"),
         "evaluate": stage("run_files/run_classification_evaluation.py", directory, data_dir, "--LR_MODEL",
                           "--PHI=0.01"),
         "glue": stage("run_files/run_glue_prediction.py", directory, data_dir, "--LR_MODEL", "--PHI=0.01"),
@@ -65,7 +66,8 @@ def test_every_eta_scale_is_scored_and_the_kept_one_is_stored(run_dir):
     log = open(dirs.log("znorm_l2_GAMMA1_PHI0.01.log")).read()
     assert "epoch 1, ETA x0.5: accuracy=" in log and "epoch 1, ETA x1: accuracy=" in log
     kept = re.search(r"kept epoch 1 at ETA x([\d.]+)", log)
-    learned = np.array(re.search(r"epoch 1: lambda=\S+ ETA=\[([^]]*)\]", log).group(1).split(), float)
+    # --LAMBDAS=50 replaces the schedule, whose only value for a 1-epoch run is 1e5.
+    learned = np.array(re.search(r"epoch 1: lambda=50 ETA=\[([^]]*)\]", log).group(1).split(), float)
     model = TFBertForSequenceClassification.from_pretrained(resolve_backbone("all-MiniLM-L6-v2"), num_labels=2)
     model.to_AdapLeR().load_weights(dirs.adapler_model("znorm_l2_GAMMA1_PHI0.01"))
     np.testing.assert_allclose(model.bert.encoder.ETA.numpy(), learned * float(kept.group(1)), atol=1e-4)
@@ -139,6 +141,31 @@ def test_corrupt_checkpoint_is_named_and_leaves_no_output(run_dir, data_dir, tmp
     assert sorted(os.listdir(dirs.log(""))) == before
 
 
+def test_adapler_stage_trains_only_on_examples_of_min_train_length(run_dir, data_dir):
+    _, dirs, _ = run_dir
+    lengths = encode(load_split(get_task("sst2"), "train", data_dir)[:TRAIN], load_tokenizer("all-MiniLM-L6-v2"),
+                     MAX_LENGTH).lengths
+    log = open(dirs.log("znorm_l2_GAMMA1_PHI0.01.log")).read()
+    assert f"training on the {(lengths >= 10).sum()} of {TRAIN} examples with at least 10 tokens" in log
+    assert 0 < (lengths >= 10).sum() < TRAIN
+
+
+def test_min_train_length_beyond_every_example_is_refused(run_dir, data_dir):
+    directory, _, _ = run_dir
+    longest = encode(load_split(get_task("sst2"), "train", data_dir)[:TRAIN], load_tokenizer("all-MiniLM-L6-v2"),
+                     MAX_LENGTH).lengths.max()
+    result = stage("run_files/run_classification_w_lr.py", directory, data_dir, "--EPOCHS=1", "--INITIAL_MODEL_PATH=",
+                   "--SAVE_NAME=too_long", "--MIN_TRAIN_LENGTH=40", check=False)
+    assert result.returncode == 1
+    assert f"No training example has --MIN_TRAIN_LENGTH=40 tokens or more (the longest has {longest})" in result.stderr
+
+
+def test_lambdas_need_one_value_per_epoch(tmp_path, data_dir):
+    result = stage("run_files/run_classification_w_lr.py", tmp_path, data_dir, "--EPOCHS=2", "--LAMBDAS=50",
+                   check=False)
+    assert result.returncode != 0 and "--LAMBDAS needs one value per epoch (--EPOCHS)" in result.stderr
+
+
 def test_unknown_task_and_missing_task_directory(tmp_path, data_dir):
     result = stage("run_files/run_classification_evaluation.py", tmp_path, data_dir, "--TASK=sst3", check=False)
     assert result.returncode == 1 and "Unknown --TASK 'sst3'" in result.stderr
@@ -183,3 +210,11 @@ def test_run_summary_reports_scores_speedups_and_layer_lengths(run_dir, data_dir
                   "wall-clock speedup, batch 1", "wall-clock speedup, batch 16", "mean tokens entering layers 1..L"):
         assert f"| {label}" in result.stdout
     assert f"{summary['flops_speedup']:.2f}x" in result.stdout
+    # Stage 3 scored one epoch at ETA x0.5 and x1; both rows are listed, the kept one marked.
+    with open(dirs.log("znorm_l2_GAMMA1_PHI0.01_tradeoff.json")) as handle:
+        tradeoff = json.load(handle)
+    assert [(r["epoch"], r["eta_scale"]) for r in tradeoff["records"]] == [(1, 0.5), (1, 1.0)]
+    rows = [line for line in result.stdout.splitlines() if re.match(r"\| 1 \| x(0\.5|1) \|", line)]
+    assert len(rows) == 2 and sum("(kept)" in row for row in rows) == 1
+    assert f"x{tradeoff['kept']['eta_scale']:g} |" in next(row for row in rows if "(kept)" in row)
+    assert os.path.getsize(dirs.log("tradeoff_znorm_l2_GAMMA1_PHI0.01.png")) > 0
