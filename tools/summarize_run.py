@@ -5,7 +5,8 @@
 Reads the stage-4 results of the fine-tuned and the AdapLeR checkpoint (scores, FLOPs speedup,
 mean tokens entering each layer), times both models on the dev split with the benchmarks'
 interleaved timing (batch 1 and batched), prints a markdown table and writes it with the numbers
-to `logs/summary_<name>.json`.
+to `logs/summary_<name>.json`. Then the trade-off stage 3 chose from: every (epoch, ETA scale) it
+scored on dev, as a table and as `logs/tradeoff_<name>.png`.
 """
 
 import _bootstrap  # noqa: F401
@@ -16,9 +17,9 @@ import os
 import pipeline  # noqa: F401
 from absl import flags
 
-from benchmarks.report import machine
+from benchmarks.report import machine, plt
 from benchmarks.wallclock import compare
-from pipeline.atomic import write_json
+from pipeline.atomic import atomic_path, write_json
 from pipeline.stage import (FLAGS, adapler_name, current_task, define_adapler_name_flags, define_common_flags,
                             load_encoded, run, task_dir, tokenizer, trained_model)
 
@@ -77,6 +78,39 @@ def main(argv):
     print("\n| " + "what".ljust(width) + " | value |\n|" + "-" * (width + 2) + "|-------|")
     for label, value in rows:
         print(f"| {label.ljust(width)} | {value} |")
+    tradeoff_path = dirs.log(f"{name}_tradeoff.json")
+    if os.path.isfile(tradeoff_path):
+        print_tradeoff(_read(tradeoff_path), dirs.log(f"tradeoff_{name}.png"))
+
+
+def print_tradeoff(tradeoff, plot_path):
+    """Prints every (epoch, ETA scale) stage 3 scored, fastest last, and plots them per epoch."""
+    metric, base = tradeoff["metric"], tradeoff["finetuned_score"]
+    kept = (tradeoff["kept"]["epoch"], tradeoff["kept"]["eta_scale"])
+    records = sorted(tradeoff["records"], key=lambda r: r["speedup"])
+    print(f"\nThe trade-off stage 3 chose from (dev {metric}; fine-tuned {base:.4f}; kept: within 1 point, fastest):")
+    print(f"\n| epoch | ETA scale | FLOPs speedup | {metric} | vs fine-tuned |\n|---|---|---|---|---|")
+    for r in records:
+        mark = " (kept)" if (r["epoch"], r["eta_scale"]) == kept else ""
+        print(f"| {r['epoch']} | x{r['eta_scale']:g} | {r['speedup']:.2f}x | {r['score']:.4f}{mark} | "
+              f"{100 * (r['score'] - base):+.2f} |")
+    figure, axis = plt.subplots(figsize=(6, 4))
+    for epoch in sorted({r["epoch"] for r in records}):
+        points = [r for r in records if r["epoch"] == epoch]
+        axis.plot([r["speedup"] for r in points], [r["score"] for r in points], "o-", label=f"epoch {epoch}")
+    chosen = next(r for r in records if (r["epoch"], r["eta_scale"]) == kept)
+    axis.plot([chosen["speedup"]], [chosen["score"]], "k*", markersize=14, label="kept")
+    axis.axhline(base, color="gray", linestyle="--", label="fine-tuned")
+    axis.axhline(base - 0.01, color="gray", linestyle=":", label="fine-tuned - 1 point")
+    axis.set_xlabel("FLOPs speedup (dev)")
+    axis.set_ylabel(f"dev {metric}")
+    axis.grid(alpha=0.3)
+    axis.legend(fontsize=8)
+    figure.tight_layout()
+    with atomic_path(plot_path, suffix=".png") as temporary:
+        figure.savefig(temporary, dpi=110)
+    plt.close(figure)
+    print(f"\nplot: {os.path.relpath(plot_path)}")
 
 
 if __name__ == "__main__":
