@@ -20,6 +20,7 @@ from absl import flags
 from benchmarks.report import machine, plt
 from benchmarks.wallclock import compare
 from pipeline.atomic import atomic_path, write_json
+from pipeline.keep_rule import SCORE_TOLERANCE
 from pipeline.stage import (FLAGS, adapler_name, current_task, define_adapler_name_flags, define_common_flags,
                             load_encoded, run, task_dir, tokenizer, trained_model)
 
@@ -88,7 +89,8 @@ def print_tradeoff(tradeoff, plot_path):
     metric, base = tradeoff["metric"], tradeoff["finetuned_score"]
     kept = (tradeoff["kept"]["epoch"], tradeoff["kept"]["eta_scale"])
     records = sorted(tradeoff["records"], key=lambda r: r["speedup"])
-    print(f"\nThe trade-off stage 3 chose from (dev {metric}; fine-tuned {base:.4f}; kept: within 1 point, fastest):")
+    print(f"\nThe trade-off stage 3 chose from (dev {metric}; fine-tuned {base:.4f}; kept: within "
+          f"{100 * SCORE_TOLERANCE:g} point, fastest):")
     print(f"\n| epoch | ETA scale | FLOPs speedup | {metric} | vs fine-tuned |\n|---|---|---|---|---|")
     for r in records:
         mark = " (kept)" if (r["epoch"], r["eta_scale"]) == kept else ""
@@ -101,7 +103,8 @@ def print_tradeoff(tradeoff, plot_path):
     chosen = next(r for r in records if (r["epoch"], r["eta_scale"]) == kept)
     axis.plot([chosen["speedup"]], [chosen["score"]], "k*", markersize=14, label="kept")
     axis.axhline(base, color="gray", linestyle="--", label="fine-tuned")
-    axis.axhline(base - 0.01, color="gray", linestyle=":", label="fine-tuned - 1 point")
+    axis.axhline(base - SCORE_TOLERANCE, color="gray", linestyle=":",
+                 label=f"fine-tuned - {100 * SCORE_TOLERANCE:g} point")
     axis.set_xlabel("FLOPs speedup (dev)")
     axis.set_ylabel(f"dev {metric}")
     axis.grid(alpha=0.3)
