@@ -52,6 +52,9 @@ flags.DEFINE_list("LAMBDAS", [], "Stage 3's --LAMBDAS (one soft-removal sharpnes
 flags.DEFINE_integer("MIN_TRAIN_LENGTH", 0, "Stage 3's --MIN_TRAIN_LENGTH (AdapLeR trains on examples of at least "
                      "this many tokens; 0 = all).", lower_bound=0)
 flags.DEFINE_bool("GROUP_BY_LENGTH", False, "Both training stages batch examples of similar length together.")
+flags.DEFINE_float("DISTILL_WEIGHT", 0.0, "Stage 3's --DISTILL_WEIGHT (weight of distillation from the fine-tuned "
+                   "model in the task loss; 0 = cross-entropy only, as the original).", lower_bound=0.0, upper_bound=1.0)
+flags.DEFINE_float("DISTILL_TEMPERATURE", 2.0, "Stage 3's --DISTILL_TEMPERATURE.", lower_bound=1e-3)
 flags.DEFINE_float("GAMMA", 1.0, "KL weight.")
 flags.DEFINE_float("PHI", 10.0, "Length-loss weight.")
 flags.DEFINE_float("CP_LEARNING_RATE", 1e-3, "Learning rate of the Contribution Predictors.")
@@ -75,8 +78,8 @@ SAVE_NAME = "bench"
 # The flags each artefact depends on: a resumed run reuses an artefact only when they are unchanged.
 FINETUNE_FLAGS = ("TASK", "BASE_MODEL", "MAX_LENGTH", "BATCH_SIZE", "TRAIN_EXAMPLES", "FT_EPOCHS", "FT_LEARNING_RATE",
                   "GROUP_BY_LENGTH")
-ADAPLER_FLAGS = ("LR_BATCH_SIZE", "LR_EPOCHS", "LAMBDAS", "MIN_TRAIN_LENGTH", "GAMMA", "PHI", "CP_LEARNING_RATE",
-                 "SPEEDUP_LEARNING_RATE", "ETA_SCALES")
+ADAPLER_FLAGS = ("LR_BATCH_SIZE", "LR_EPOCHS", "LAMBDAS", "MIN_TRAIN_LENGTH", "DISTILL_WEIGHT", "DISTILL_TEMPERATURE",
+                 "GAMMA", "PHI", "CP_LEARNING_RATE", "SPEEDUP_LEARNING_RATE", "ETA_SCALES")
 MEASURE_FLAGS = ("EVAL_EXAMPLES", "TIMING_EXAMPLES", "TIMING_BATCH_SIZE", "SWEEP_TIMING_EXAMPLES", "SCALES", "REPEATS")
 RUN_FLAGS = FINETUNE_FLAGS + ADAPLER_FLAGS + MEASURE_FLAGS
 
@@ -156,6 +159,7 @@ def run_stages(dirs, name):
                f"--CP_LEARNING_RATE={FLAGS.CP_LEARNING_RATE}", f"--SPEEDUP_LEARNING_RATE={FLAGS.SPEEDUP_LEARNING_RATE}",
                f"--ETA_SCALES={','.join(FLAGS.ETA_SCALES)}", f"--LAMBDAS={','.join(FLAGS.LAMBDAS)}",
                f"--MIN_TRAIN_LENGTH={FLAGS.MIN_TRAIN_LENGTH}", f"--GROUP_BY_LENGTH={FLAGS.GROUP_BY_LENGTH}",
+               f"--DISTILL_WEIGHT={FLAGS.DISTILL_WEIGHT}", f"--DISTILL_TEMPERATURE={FLAGS.DISTILL_TEMPERATURE}",
                f"--BATCH_SIZE={FLAGS.LR_BATCH_SIZE or FLAGS.BATCH_SIZE}")
 
 

@@ -74,6 +74,28 @@ def task_loss(labels, logits, class_weights):
     return tf.reduce_mean(per_example * tf.gather(class_weights, labels))
 
 
+def distillation_loss(teacher_logits, logits, temperature):
+    """KL divergence from the teacher's softened distribution to the student's, times `temperature**2`
+    (Hinton et al., 2015: the factor keeps its gradients' scale independent of the temperature); MSE to
+    the teacher's output for a single regression output.
+
+    Args:
+        teacher_logits: `[B, K]` logits of the fine-tuned model on the same examples.
+        logits: `[B, K]` logits being trained.
+        temperature: Softmax temperature of both distributions.
+
+    Returns:
+        Scalar mean over the batch.
+    """
+    teacher_logits = tf.cast(teacher_logits, logits.dtype)
+    if logits.shape[-1] == 1:
+        return tf.reduce_mean(tf.square(teacher_logits - logits))
+    teacher_log_probs = tf.nn.log_softmax(teacher_logits / temperature)
+    log_probs = tf.nn.log_softmax(logits / temperature)
+    per_example = tf.reduce_sum(tf.exp(teacher_log_probs) * (teacher_log_probs - log_probs), axis=-1)
+    return temperature**2 * tf.reduce_mean(per_example)
+
+
 def global_sum(value):
     return tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM, value)
 
@@ -109,6 +131,8 @@ class AdapLeRTrainer:
     Per step, one soft-mode forward pass with `training=True`. The main optimizer minimises
     `CE + GAMMA * sum_i (L - i) KL_i` over the trainable weights; the speedup optimizer
     minimises `CE + PHI * LEN` over ETA and THETA, each variable getting its own gradient.
+    With `teacher_logits`, CE becomes `(1 - w) CE + w KD` in both objectives, KD being
+    `distillation_loss` against the fine-tuned model's logits of the same examples.
     Gradients are accumulated over `acc_steps` calls and applied together; a non-finite loss
     raises `NonFiniteLossError` before anything is applied.
 
@@ -128,14 +152,26 @@ class AdapLeRTrainer:
             objective as the main one). The original trains them with the main optimizer; a
             larger learning rate lets short runs train the freshly initialised heads.
         strategy: The `tf.distribute.Strategy` the model was built under (default: the current one).
+        teacher_logits: Optional `[N, K]` logits of the fine-tuned model on the training split, row
+            `i` for example `i`; `train_step` then needs the batch's example indices. Beyond the
+            original: with few updates, matching the fine-tuned model's outputs keeps the backbone
+            from drifting while it learns to work without removed tokens.
+        distill_weight: `w` above, in [0, 1].
+        temperature: Softmax temperature of the distillation loss.
     """
 
     def __init__(self, model, optimizer, speedup_optimizer, gamma=1.0, phi=10.0, acc_steps=1, class_weights=None,
-                 cp_optimizer=None, strategy=None):
+                 cp_optimizer=None, strategy=None, teacher_logits=None, distill_weight=0.0, temperature=1.0):
         if not model.is_adapler:
             raise ValueError("AdapLeRTrainer needs a model after to_AdapLeR().")
         if acc_steps < 1:
             raise ValueError(f"acc_steps must be at least 1, got {acc_steps}.")
+        if not 0.0 <= distill_weight <= 1.0:
+            raise ValueError(f"distill_weight must be in [0, 1], got {distill_weight}.")
+        if distill_weight and teacher_logits is None:
+            raise ValueError("distill_weight needs teacher_logits.")
+        if temperature <= 0:
+            raise ValueError(f"temperature must be positive, got {temperature}.")
         self.model = model
         self.encoder = model.bert.encoder
         self.optimizer = optimizer
@@ -147,6 +183,9 @@ class AdapLeRTrainer:
         num_labels = model.config.num_labels
         weights = class_weights if class_weights is not None else [1.0] * num_labels
         self.class_weights = tf.constant(weights, tf.float32)
+        self.teacher_logits = None if teacher_logits is None else tf.constant(teacher_logits, tf.float32)
+        self.distill_weight = float(distill_weight)
+        self.temperature = float(temperature)
         self.cp_optimizer = cp_optimizer
         # With a CP optimizer the CP weights go last in main_variables, so the update can split the list.
         predictors = self.encoder.contribution_predictors if cp_optimizer else []
@@ -174,14 +213,22 @@ class AdapLeRTrainer:
     def set_lambda(self, value):
         self.encoder._lambda.assign(value)
 
-    def _compute_and_accumulate(self, inputs, labels, saliencies):
+    def _objective(self, labels, logits, indices):
+        ce = task_loss(labels, logits, self.class_weights)
+        if not self.distill_weight:
+            return ce
+        teacher = tf.gather(self.teacher_logits, indices)
+        kd = distillation_loss(teacher, logits, self.temperature)
+        return (1.0 - self.distill_weight) * ce + self.distill_weight * kd
+
+    def _compute_and_accumulate(self, inputs, labels, saliencies, indices):
         encoder = self.encoder
         share = replica_share(labels)
         inputs, saliencies = with_token_axis((inputs, saliencies))
         with tf.GradientTape() as tape, tf.GradientTape(watch_accessed_variables=False) as speed_tape:
             speed_tape.watch(self.speedup_variables)
             outputs = self.model(inputs, training=True, output_explanations=True, output_lengths=True)
-            ce = task_loss(labels, outputs.logits, self.class_weights)
+            ce = self._objective(labels, outputs.logits, indices)
             kl = layer_kl_losses(
                 saliencies, outputs.explanations, inputs["attention_mask"], encoder.ETA, encoder.THETA, encoder._lambda
             )
@@ -206,8 +253,8 @@ class AdapLeRTrainer:
         metrics = {key: global_sum(weighted(value, share)) for key, value in metrics.items()}
         return dict(metrics, finite=finite)
 
-    def _distributed_compute(self, inputs, labels, saliencies):
-        outputs = self.strategy.run(self._compute_and_accumulate, args=(inputs, labels, saliencies))
+    def _distributed_compute(self, inputs, labels, saliencies, indices=None):
+        outputs = self.strategy.run(self._compute_and_accumulate, args=(inputs, labels, saliencies, indices))
         # Every replica holds the same all-reduced values.
         return {key: self.strategy.experimental_local_results(value)[0] for key, value in outputs.items()}
 
@@ -228,7 +275,7 @@ class AdapLeRTrainer:
         self.encoder.ETA.assign(tf.clip_by_value(self.encoder.ETA, *ETA_RANGE))
         self.encoder.THETA.assign(tf.maximum(self.encoder.THETA, THETA_MIN))
 
-    def train_step(self, inputs, labels, saliencies):
+    def train_step(self, inputs, labels, saliencies, indices=None):
         """One forward/backward pass; applies the update every `acc_steps` calls.
 
         Args:
@@ -236,15 +283,19 @@ class AdapLeRTrainer:
                 per-replica values of a distributed dataset.
             labels: `[B]` labels (or per-replica).
             saliencies: `[B, T]` saliency targets aligned with the inputs (or per-replica).
+            indices: `[B]` example indices into `teacher_logits` (or per-replica); needed when distilling.
 
         Returns:
-            Dict of numpy losses, means over the global batch: `loss` (CE), `kl_loss`,
+            Dict of numpy losses, means over the global batch: `loss` (CE, mixed with KD when
+            distilling), `kl_loss`,
             `kl_losses` (per layer), `length_loss`, `total_loss`, `combined_loss`.
 
         Raises:
             NonFiniteLossError: A loss is NaN or infinite (message names the step, ETA, THETA).
         """
-        metrics = {k: v.numpy() for k, v in self._compute(inputs, labels, saliencies).items()}
+        if self.distill_weight and indices is None:
+            raise ValueError("Distillation needs the batch's example indices.")
+        metrics = {k: v.numpy() for k, v in self._compute(inputs, labels, saliencies, indices).items()}
         self.steps.assign_add(1)
         if not metrics.pop("finite"):
             raise NonFiniteLossError(

@@ -24,7 +24,8 @@ def compiled_forward(model, lr_mode):
 
 def _compiled(model, lr_mode):
     """`(model, forward, per-replica forward)`, made once per model and mode."""
-    key = (id(model), bool(lr_mode))
+    # The plain model of a checkpoint is traced apart from what it becomes after to_AdapLeR().
+    key = (id(model), bool(lr_mode), model.is_adapler)
     if key not in _COMPILED:
 
         @tf.function(input_signature=[INPUT_SPEC])

@@ -68,6 +68,15 @@ flags.DEFINE_integer("MIN_TRAIN_LENGTH", 0,
                      "included); 0 = all. SST-2's training set is mostly phrases (46% of them under 10 tokens) while "
                      "its dev set holds sentences (median 24 tokens), and a 3-token phrase has nothing to remove.",
                      lower_bound=0)
+flags.DEFINE_float("DISTILL_WEIGHT", 0.0,
+                   "Beyond the original: weight w of distillation from the fine-tuned model (the starting checkpoint) "
+                   "in the task loss, (1 - w) CE + w KD; 0 = the original's CE. Its logits on the training examples "
+                   "are computed once before training.", lower_bound=0.0, upper_bound=1.0)
+flags.DEFINE_float("DISTILL_TEMPERATURE", 2.0, "Softmax temperature of the distillation loss.", lower_bound=1e-3)
+flags.register_multi_flags_validator(["DISTILL_WEIGHT", "INITIAL_MODEL_PATH"],
+                                     lambda f: not f["DISTILL_WEIGHT"] or f["INITIAL_MODEL_PATH"] != "pretrain",
+                                     "--DISTILL_WEIGHT distills the fine-tuned model: it needs --INITIAL_MODEL_PATH= "
+                                     "(the best fine-tuned epoch) or a checkpoint path, not 'pretrain'.")
 flags.DEFINE_integer("ACC_STEPS", 1, "Batches whose gradients are accumulated per update.", lower_bound=1)
 define_adapler_name_flags()
 define_common_flags()
@@ -120,13 +129,24 @@ def evaluate_scaled(model, task, dev, scale, strategy):
 
 
 def initial_model(task, dirs):
+    """The starting model (still without Contribution Predictors) and the path it came from."""
     model = build_model(task)
     path = FLAGS.INITIAL_MODEL_PATH
     if path == "":
         path = dirs.finetuned_model(ranked_epochs(task, dirs.ft_logs)[0][0])
     if path != "pretrain":
         model.load_weights(path)
-    return model.to_AdapLeR(), path
+    return model, path
+
+
+def teacher_logits(model, train, strategy, log):
+    """The starting model's logits on the training examples, or None without distillation."""
+    if not FLAGS.DISTILL_WEIGHT:
+        return None
+    logits = predict(model, train, FLAGS.BATCH_SIZE, description="teacher logits (train)", strategy=strategy)["logits"]
+    log.info("distilling the starting model (weight %g, temperature %g); its training-split logits were computed",
+             FLAGS.DISTILL_WEIGHT, FLAGS.DISTILL_TEMPERATURE)
+    return logits
 
 
 def main(argv):
@@ -157,13 +177,16 @@ def main(argv):
     updates = -(-per_epoch * FLAGS.EPOCHS // FLAGS.ACC_STEPS)
     with strategy.scope():
         model, start = initial_model(task, dirs)
+        distill_targets = teacher_logits(model, train, strategy, log)
+        model.to_AdapLeR()
         cp_optimizer = None
         if FLAGS.CP_LEARNING_RATE is not None:
             cp_optimizer = make_optimizer(updates, FLAGS.CP_LEARNING_RATE, FLAGS.WARMUP_RATIO)
         optimizers = make_optimizers(updates, FLAGS.LEARNING_RATE, FLAGS.WARMUP_RATIO,
                                      speedup_learning_rate=FLAGS.SPEEDUP_LEARNING_RATE)
     trainer = AdapLeRTrainer(model, *optimizers, gamma=FLAGS.GAMMA, phi=FLAGS.PHI, acc_steps=FLAGS.ACC_STEPS,
-                             cp_optimizer=cp_optimizer, strategy=strategy)
+                             cp_optimizer=cp_optimizer, strategy=strategy, teacher_logits=distill_targets,
+                             distill_weight=FLAGS.DISTILL_WEIGHT, temperature=FLAGS.DISTILL_TEMPERATURE)
     log.info("flags: %s", {k: v for k, v in FLAGS.flag_values_dict().items() if k.isupper()})
     log.info("start from %s; %d training examples; best fine-tuned %s = %.4f", start, len(train), dev_split,
              best_finetuned)
@@ -187,9 +210,9 @@ def main(argv):
         data = distribute(strategy, train, FLAGS.BATCH_SIZE, order, rows=saliencies, skip_steps=done)
         progress = tqdm(data, total=per_epoch, initial=done, desc=f"epoch {epoch + 1}/{FLAGS.EPOCHS}",
                         disable=not chief)
-        for step, (inputs, labels, _, targets) in enumerate(progress, done + 1):
+        for step, (inputs, labels, indices, targets) in enumerate(progress, done + 1):
             try:
-                metrics = trainer.train_step(inputs, labels, targets)
+                metrics = trainer.train_step(inputs, labels, targets, indices)
             except NonFiniteLossError as error:
                 log.error("%s Stopped; the last saved checkpoint (%s) is intact.", error, saved and checkpoint)
                 sys.exit(1)

@@ -23,7 +23,7 @@ RUN_KEYS = {"task", "backbone", "max_length", "train_examples", "eval_examples",
 def _reproduce(results_dir, work_dir, data_dir, *extra, succeed=True):
     command = [sys.executable, os.path.join(REPO, "benchmarks", "reproduce.py"), "--QUICK", "--TASK=sst2",
                "--SEEDS=1,2", "--LR_BATCH_SIZE=16", "--LAMBDAS=50", "--MIN_TRAIN_LENGTH=6", "--GROUP_BY_LENGTH",
-               f"--RESULTS_DIR={results_dir}", f"--WORK_DIR={work_dir}",
+               "--DISTILL_WEIGHT=0.5", f"--RESULTS_DIR={results_dir}", f"--WORK_DIR={work_dir}",
                f"--DATA_DIR={data_dir}", *extra]
     env = dict(os.environ, HF_HUB_OFFLINE="1", TF_USE_LEGACY_KERAS="1")
     result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=900)
@@ -42,7 +42,7 @@ def work(tmp_path_factory, data_dir):
     assert "global batch 16" in adapler_log
     # The recipe flags reach stage 3.
     assert "epoch 1: lambda=50 " in adapler_log and "examples with at least 6 tokens" in adapler_log
-    assert "'GROUP_BY_LENGTH': True" in adapler_log
+    assert "'GROUP_BY_LENGTH': True" in adapler_log and "distilling the starting model (weight 0.5" in adapler_log
     # Runs span sessions: a second call measures nothing again.
     rerun = _reproduce(results_dir, work_dir, data_dir)
     assert "== seed 1: measured before" in rerun.stdout and "== seed 2: measured before" in rerun.stdout

@@ -166,6 +166,11 @@ def test_lambdas_need_one_value_per_epoch(tmp_path, data_dir):
     assert result.returncode != 0 and "--LAMBDAS needs one value per epoch (--EPOCHS)" in result.stderr
 
 
+def test_distillation_from_the_pretrained_backbone_is_refused(tmp_path, data_dir):
+    result = stage("run_files/run_classification_w_lr.py", tmp_path, data_dir, "--DISTILL_WEIGHT=0.5", check=False)
+    assert result.returncode != 0 and "--DISTILL_WEIGHT distills the fine-tuned model" in result.stderr
+
+
 def test_unknown_task_and_missing_task_directory(tmp_path, data_dir):
     result = stage("run_files/run_classification_evaluation.py", tmp_path, data_dir, "--TASK=sst3", check=False)
     assert result.returncode == 1 and "Unknown --TASK 'sst3'" in result.stderr

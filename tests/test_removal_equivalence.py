@@ -141,3 +141,20 @@ def test_split_prediction_goes_shortest_first_and_returns_each_example_alone_in_
         alone = model(row(inputs, index, length), lr_mode=True)
         np.testing.assert_allclose(predicted["logits"][index], alone.logits.numpy()[0], atol=1e-4)
         assert predicted["lengths"][index].tolist() == [n.numpy()[0] for n in alone.lengths]
+
+
+def test_prediction_before_and_after_to_adapler_runs_each_model_as_it_is():
+    model = tiny_model(seed=3, adapler=False, num_layers=2)
+    lengths = [6, 4, 9]
+    inputs = padded_batch(lengths, seed=5)
+    ids = [inputs["input_ids"].numpy()[i, :length] for i, length in enumerate(lengths)]
+    encoded = Encoded(ids, [np.zeros_like(x) for x in ids], np.zeros(len(lengths), np.int64), 16)
+    assert predict(model, encoded, 2)["lengths"] is None
+    model.to_AdapLeR()
+    model.bert.encoder._lambda.assign(1e4)
+    model.bert.encoder.ETA.assign([0.9, 0.9])
+    soft = predict(model, encoded, 2)
+    for index, length in enumerate(lengths):
+        alone = model(row(inputs, index, length))
+        np.testing.assert_allclose(soft["logits"][index], alone.logits.numpy()[0], atol=1e-4)
+    assert soft["lengths"].shape == (3, 2) and soft["lengths"][:, 1].min() < max(lengths)

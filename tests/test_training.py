@@ -5,7 +5,8 @@ import pytest
 import tensorflow as tf
 
 from models.saliency_target import kl_divergence, layer_kl_losses
-from models.training import AdapLeRTrainer, NonFiniteLossError, lambda_schedule, make_optimizers
+from models.training import (AdapLeRTrainer, NonFiniteLossError, distillation_loss, lambda_schedule, make_optimizers,
+                             task_loss)
 from tests.tiny import tiny_model
 
 SEQ_LEN = 12
@@ -143,3 +144,65 @@ def test_cp_optimizer_trains_the_predictors_apart_from_the_backbone():
     trainer.train_step(*synthetic_batch(8, seed=0))
     np.testing.assert_array_equal(backbone.numpy(), backbone_before)
     assert np.abs(predictor.numpy() - cp_before).max() > 1e-3
+
+
+def log_softmax(x):
+    shifted = x - x.max(axis=-1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+
+
+@pytest.mark.parametrize("temperature", [1.0, 2.0, 4.0])
+def test_distillation_loss_is_the_tempered_kl_times_t_squared(temperature):
+    rng = np.random.RandomState(0)
+    teacher, student = rng.normal(0, 3, size=(5, 3)), rng.normal(0, 3, size=(5, 3))
+    p, log_p, log_q = (np.exp(log_softmax(teacher / temperature)), log_softmax(teacher / temperature),
+                       log_softmax(student / temperature))
+    expected = temperature**2 * np.mean(np.sum(p * (log_p - log_q), axis=-1))
+    loss = distillation_loss(tf.constant(teacher), tf.constant(student, tf.float32), temperature)
+    assert float(loss) == pytest.approx(expected, rel=1e-5)
+    assert float(distillation_loss(tf.constant(student), tf.constant(student, tf.float32), temperature)) == (
+        pytest.approx(0.0, abs=1e-6))
+
+
+def test_distillation_loss_of_a_regression_output_is_the_squared_error():
+    loss = distillation_loss(tf.constant([[1.0], [3.0]]), tf.constant([[2.0], [0.0]]), 2.0)
+    assert float(loss) == pytest.approx((1.0 + 9.0) / 2)
+
+
+@pytest.mark.parametrize("weight", [0.0, 0.3, 1.0])
+def test_distilling_mixes_ce_with_kd_against_the_teacher_rows_of_the_batch(weight):
+    teacher = np.random.RandomState(1).normal(0, 2, size=(6, 2)).astype(np.float32)
+    model = tiny_model(seed=13, num_layers=2, num_labels=2)
+    trainer = AdapLeRTrainer(model, *make_optimizers(10), teacher_logits=teacher, distill_weight=weight,
+                             temperature=2.0)
+    logits, labels, indices = tf.constant([[0.5, -1.0], [2.0, 1.0]]), tf.constant([1, 0]), tf.constant([4, 1])
+    ce = float(task_loss(labels, logits, tf.ones([2])))
+    kd = float(distillation_loss(tf.constant(teacher[[4, 1]]), logits, 2.0))
+    assert float(trainer._objective(labels, logits, indices)) == pytest.approx((1 - weight) * ce + weight * kd)
+
+
+def test_full_distillation_ignores_the_labels():
+    inputs, labels, sals = synthetic_batch(8, seed=0)
+    teacher = np.random.RandomState(2).normal(0, 2, size=(8, 2)).astype(np.float32)
+    trained = []
+    for batch_labels in (labels, 1 - labels):
+        model = tiny_model(seed=14, num_layers=2, num_labels=2)
+        initial = [w.numpy().copy() for w in model.trainable_weights]
+        trainer = AdapLeRTrainer(model, *make_optimizers(10, learning_rate=1e-3, warmup_ratio=0.0),
+                                 teacher_logits=teacher, distill_weight=1.0)
+        trainer.train_step(inputs, batch_labels, sals, tf.range(8))
+        trained.append([w.numpy() for w in model.trainable_weights])
+    assert max(np.abs(w - v).max() for w, v in zip(trained[0], initial)) > 1e-4
+    for first, second in zip(*trained):
+        np.testing.assert_allclose(first, second, atol=1e-6)
+
+
+def test_distillation_refuses_missing_teacher_or_indices():
+    model = tiny_model(seed=15, num_layers=2, num_labels=2)
+    with pytest.raises(ValueError, match="distill_weight needs teacher_logits"):
+        AdapLeRTrainer(model, *make_optimizers(10), distill_weight=0.5)
+    with pytest.raises(ValueError, match=r"distill_weight must be in \[0, 1\]"):
+        AdapLeRTrainer(model, *make_optimizers(10), teacher_logits=np.zeros((8, 2)), distill_weight=1.5)
+    trainer = AdapLeRTrainer(model, *make_optimizers(10), teacher_logits=np.zeros((8, 2)), distill_weight=0.5)
+    with pytest.raises(ValueError, match="example indices"):
+        trainer.train_step(*synthetic_batch(8, seed=0))
