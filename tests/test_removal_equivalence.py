@@ -123,12 +123,17 @@ def test_graph_mode_hard_removal_matches_eager():
     np.testing.assert_allclose(graph(inputs).numpy(), model(inputs, lr_mode=True).logits.numpy(), atol=1e-5)
 
 
+def unpadded_split(inputs, lengths):
+    """The rows of a padded batch as an `Encoded` split of unpadded examples."""
+    ids = [inputs["input_ids"].numpy()[i, :length] for i, length in enumerate(lengths)]
+    return Encoded(ids, [np.zeros_like(x) for x in ids], np.zeros(len(lengths), np.int64), 16)
+
+
 def test_split_prediction_goes_shortest_first_and_returns_each_example_alone_in_split_order():
     model = _removing_model(0, 2)
     lengths = [9, 3, 14, 5, 3, 11, 7]
     inputs = padded_batch(lengths, seed=4)
-    ids = [inputs["input_ids"].numpy()[i, :length] for i, length in enumerate(lengths)]
-    encoded = Encoded(ids, [np.zeros_like(x) for x in ids], np.zeros(len(lengths), np.int64), 16)
+    encoded = unpadded_split(inputs, lengths)
 
     def live(inputs, labels, indices):
         return {"length": tf.reduce_sum(inputs["attention_mask"], axis=1)}
@@ -147,8 +152,7 @@ def test_prediction_before_and_after_to_adapler_runs_each_model_as_it_is():
     model = tiny_model(seed=3, adapler=False, num_layers=2)
     lengths = [6, 4, 9]
     inputs = padded_batch(lengths, seed=5)
-    ids = [inputs["input_ids"].numpy()[i, :length] for i, length in enumerate(lengths)]
-    encoded = Encoded(ids, [np.zeros_like(x) for x in ids], np.zeros(len(lengths), np.int64), 16)
+    encoded = unpadded_split(inputs, lengths)
     assert predict(model, encoded, 2)["lengths"] is None
     model.to_AdapLeR()
     model.bert.encoder._lambda.assign(1e4)
