@@ -19,6 +19,44 @@ SPEED_KEYS = ("task", "backbone", "max_length", "train_examples", "eval_examples
               "per_seed", "command", "machine", "date")
 
 
+def same_settings(saved, current, defaults):
+    """Whether a result was measured with this run's settings.
+
+    Args:
+        saved: The `settings` recorded with the result.
+        current: This run's settings, flag name to value.
+        defaults: Flag name to default value; a flag the record lacks was added after it ran, so
+            that run behaved as the default.
+
+    Returns:
+        True when every current setting equals the recorded (or defaulted) one.
+    """
+    return all(saved.get(name, defaults[name]) == value for name, value in current.items())
+
+
+def earlier_result(path, seed, current, defaults):
+    """The result of `seed` in an earlier results JSON, when it was measured with this run's settings.
+
+    Runs span sessions whose work directories do not survive; the committed results JSON carries every
+    seed's full result, so a seed measured in an earlier session joins the mean without being retrained.
+
+    Args:
+        path: `<RESULTS_DIR>/<task>_<backbone>_<max_length>.json` (absent is fine).
+        seed: The data seed.
+        current: This run's settings (see `same_settings`).
+        defaults: Their defaults.
+
+    Returns:
+        The per-seed result dict, or None.
+    """
+    if not os.path.isfile(path):
+        return None
+    with open(path) as handle:
+        per_seed = json.load(handle).get("per_seed", [])
+    return next((result for result in per_seed
+                 if result.get("seed") == seed and same_settings(result.get("settings", {}), current, defaults)), None)
+
+
 def cpu_model():
     """The processor's name and widest vector extension (AVX-512 and AVX2 machines time differently)."""
     try:

@@ -6,7 +6,10 @@
 
 Stages whose artefacts exist are skipped (`--RESUME`, default on), so an interrupted run picks up
 where it stopped; the flags each artefact was made with are recorded beside it (`logs/reproduce_*.json`),
-and artefacts made with other training flags are refused rather than silently reused. Writes `<RESULTS_DIR>/<task>_<backbone>_<max_length>.json`, a trade-off plot
+and artefacts made with other training flags are refused rather than silently reused. A seed that the
+existing results JSON already holds, measured with the same flags, is taken from there: work
+directories need not survive between sessions, and the same command with every seed runs only the
+seeds the results lack. Writes `<RESULTS_DIR>/<task>_<backbone>_<max_length>.json`, a trade-off plot
 `..._tradeoff.png`, adds the run to `speed.json` and rewrites the `README.md` table.
 """
 
@@ -24,7 +27,8 @@ import numpy as np  # noqa: E402
 import pipeline  # noqa: E402,F401
 from absl import app, flags  # noqa: E402
 
-from benchmarks.report import HEADLINE_KEYS, command_line, machine, plot_tradeoff, update_speed_table  # noqa: E402
+from benchmarks.report import (HEADLINE_KEYS, command_line, earlier_result, machine, plot_tradeoff,  # noqa: E402
+                               same_settings, update_speed_table)  # noqa: E402
 from benchmarks.wallclock import compare, eta_sweep, layer_time_curve  # noqa: E402
 from models.backbones import backbone_label, load_tokenizer, resolve_backbone  # noqa: E402
 from models.modeling_tf_bert import TFBertForSequenceClassification  # noqa: E402
@@ -169,12 +173,17 @@ def measure_seed(task, seed):
     name = dirs.adapler_name(SAVE_NAME, FLAGS.GAMMA, FLAGS.PHI)
     cached = dirs.log(f"reproduce_{name}_{FLAGS.MAX_LENGTH}.json")
     settings = _settings(RUN_FLAGS)
+    defaults = {flag: FLAGS[flag].default for flag in RUN_FLAGS}
     if FLAGS.RESUME and os.path.isfile(cached):
         with open(cached) as handle:
             measured = json.load(handle)
-        if measured.get("settings") == settings:
+        if same_settings(measured.get("settings", {}), settings, defaults):
             print(f"== seed {seed}: measured before, {cached}", flush=True)
             return measured
+    measured = FLAGS.RESUME and earlier_result(results_path(), seed, settings, defaults)
+    if measured:
+        print(f"== seed {seed}: measured before, in {results_path()}", flush=True)
+        return measured
     run_stages(dirs, name)
 
     split = task.dev_splits[0]
@@ -213,6 +222,11 @@ def measure_seed(task, seed):
     return result
 
 
+def results_path():
+    """`<RESULTS_DIR>/<task>_<backbone>_<max_length>.json`: this benchmark's results, every seed's in `per_seed`."""
+    return os.path.join(FLAGS.RESULTS_DIR, f"{FLAGS.TASK}_{backbone_label(FLAGS.BASE_MODEL)}_{FLAGS.MAX_LENGTH}.json")
+
+
 def aggregate(per_seed):
     """Mean of every headline number over seeds, with its `[min, max]` in `range`."""
     combined = {key: float(np.mean([r[key] for r in per_seed])) for key in HEADLINE_KEYS}
@@ -243,10 +257,9 @@ def main(argv):
         "command": command_line(sys.argv), "machine": machine(),
         "date": datetime.date.today().isoformat(),
     }
-    stem = f"{FLAGS.TASK}_{backbone_label(FLAGS.BASE_MODEL)}_{FLAGS.MAX_LENGTH}"
     os.makedirs(FLAGS.RESULTS_DIR, exist_ok=True)
-    write_json(os.path.join(FLAGS.RESULTS_DIR, f"{stem}.json"), run)
-    plot_tradeoff(run, os.path.join(FLAGS.RESULTS_DIR, f"{stem}_tradeoff.png"))
+    write_json(results_path(), run)
+    plot_tradeoff(run, f"{os.path.splitext(results_path())[0]}_tradeoff.png")
     update_speed_table(FLAGS.RESULTS_DIR, run)
     for result in per_seed:
         print(f"seed {result['seed']}: " + ", ".join(f"{key}={result[key]:.4f}" for key in HEADLINE_KEYS))

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from benchmarks.report import update_speed_table
+from benchmarks.report import earlier_result, same_settings, update_speed_table
 from benchmarks.wallclock import interleaved_medians, layer_bound_speedup, layer_time_curve
 from pipeline.paths import REPO
 from tiny import tiny_model
@@ -65,6 +65,45 @@ def test_other_timing_flags_measure_again_without_retraining(work, data_dir, tmp
     rerun = _reproduce(tmp_path, work[1], data_dir, "--SEEDS=1", "--TIMING_BATCH_SIZE=16")
     assert "measured before" not in rerun.stdout and "run_classification" not in rerun.stdout
     assert json.load(open(tmp_path / "sst2_minilm_32.json"))["batched"]["batch_size"] == 16
+
+
+def test_seeds_in_the_results_are_not_run_again_without_their_work_directory(results, data_dir, tmp_path):
+    earlier = json.load(open(results / "sst2_minilm_32.json"))
+    # A record from before --DISTILL_TEMPERATURE existed ran at its default, which this run uses too.
+    del earlier["per_seed"][0]["settings"]["DISTILL_TEMPERATURE"]
+    (tmp_path / "results").mkdir()
+    with open(tmp_path / "results" / "sst2_minilm_32.json", "w") as handle:
+        json.dump(earlier, handle)
+    rerun = _reproduce(tmp_path / "results", tmp_path / "empty_work", data_dir)
+    assert "== seed 1: measured before, in " in rerun.stdout and "== seed 2: measured before, in " in rerun.stdout
+    assert "run_classification" not in rerun.stdout and not (tmp_path / "empty_work").exists()
+    again = json.load(open(tmp_path / "results" / "sst2_minilm_32.json"))
+    assert again["per_seed"] == earlier["per_seed"] and again["flops_speedup"] == earlier["flops_speedup"]
+
+
+@pytest.mark.parametrize(
+    "saved, matches",
+    [
+        ({"GAMMA": 0.5, "PHI": 0.003}, True),
+        ({"GAMMA": 0.5}, True),  # PHI added after the record: it ran at the default, 0.003
+        ({"GAMMA": 0.5, "PHI": 0.002}, False),
+        ({"GAMMA": 0.05, "PHI": 0.003}, False),
+    ],
+)
+def test_same_settings_counts_a_missing_flag_at_its_default(saved, matches):
+    assert same_settings(saved, {"GAMMA": 0.5, "PHI": 0.003}, {"GAMMA": 0.005, "PHI": 0.003}) is matches
+
+
+def test_earlier_result_finds_the_seed_measured_with_the_same_settings(tmp_path):
+    path = tmp_path / "run.json"
+    assert earlier_result(str(path), 42, {"PHI": 1}, {"PHI": 0}) is None
+    per_seed = [{"seed": 42, "settings": {"PHI": 2}, "flops_speedup": 2.0},
+                {"seed": 43, "settings": {"PHI": 1}, "flops_speedup": 3.0}]
+    with open(path, "w") as handle:
+        json.dump({"per_seed": per_seed}, handle)
+    assert earlier_result(str(path), 43, {"PHI": 1}, {"PHI": 0})["flops_speedup"] == 3.0
+    assert earlier_result(str(path), 42, {"PHI": 1}, {"PHI": 0}) is None
+    assert earlier_result(str(path), 44, {"PHI": 1}, {"PHI": 0}) is None
 
 
 def test_speed_json_lists_the_run_with_every_required_key(results):
