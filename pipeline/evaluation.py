@@ -79,6 +79,27 @@ def scaled_eta(model, scale):
         model.bert.encoder.ETA.assign(trained)
 
 
+def score_with_removal(model, task, encoded, batch_size, scale=1.0, strategy=None):
+    """An AdapLeR model's first-metric score and FLOPs speedup with hard removal at `scale` times its ETA.
+
+    Args:
+        model: An AdapLeR `TFBertForSequenceClassification` (its trained ETA is restored after).
+        task: The task.
+        encoded: An `Encoded` split with labels.
+        batch_size: Examples per batch (global under a strategy).
+        scale: ETA multiplier.
+        strategy: The `tf.distribute.Strategy` the model was built under (default: the current one).
+
+    Returns:
+        `(score, speedup)`.
+    """
+    with scaled_eta(model, scale):
+        outputs = predict(model, encoded, batch_size, lr_mode=True, description=f"hard removal, ETA x{scale:g}",
+                          strategy=strategy)
+    first = score(task, encoded.labels, outputs["logits"])[task.metrics[0]]
+    return first, flops_report(model.config, task.num_labels, encoded.lengths, outputs["lengths"])["speedup"]
+
+
 def predictions_from_logits(task, logits):
     return logits[:, 0] if task.is_regression else np.argmax(logits, axis=-1)
 

@@ -27,7 +27,7 @@ from models.training import AdapLeRTrainer, NonFiniteLossError, lambda_schedule,
 from pipeline.atomic import save_weights, write_json, write_pickle
 from pipeline.data import num_batches
 from pipeline.distribution import define_distribution_flags, distribute, is_chief, weights_digest
-from pipeline.evaluation import flops_report, predict, scaled_eta, score
+from pipeline.evaluation import predict, scaled_eta, score_with_removal
 from pipeline.keep_rule import SCORE_TOLERANCE, choose_epoch, contenders
 from pipeline.resume import define_resume_flags
 from pipeline.stage import (FLAGS, adapler_name, build_model, current_task, define_adapler_name_flags,
@@ -117,15 +117,6 @@ def _positive_number(text):
         return float(text) > 0
     except ValueError:
         return False
-
-
-def evaluate_scaled(model, task, dev, scale, strategy):
-    """Dev score and FLOPs speedup with hard removal at `scale` times the learned ETA (restored after)."""
-    with scaled_eta(model, scale):
-        outputs = predict(model, dev, FLAGS.BATCH_SIZE, lr_mode=True, description=f"dev (hard removal, ETA x{scale:g})",
-                          strategy=strategy)
-    first = score(task, dev.labels, outputs["logits"])[task.metrics[0]]
-    return first, flops_report(model.config, task.num_labels, dev.lengths, outputs["lengths"])["speedup"]
 
 
 def initial_model(task, dirs):
@@ -229,7 +220,7 @@ def main(argv):
         log.info("epoch %d: lambda=%g ETA=%s THETA=%s", epoch + 1, epoch_lambda(epoch),
                  np.round(model.bert.encoder.ETA.numpy(), 4), np.round(model.bert.encoder.THETA.numpy(), 4))
         for scale in scales:
-            first, speed = evaluate_scaled(model, task, dev, scale, strategy)
+            first, speed = score_with_removal(model, task, dev, FLAGS.BATCH_SIZE, scale, strategy)
             records.append(((epoch + 1, scale), first, speed))
             log.info("epoch %d, ETA x%g: %s=%.4f speedup=%.3f", epoch + 1, scale, task.metrics[0], first, speed)
         chosen, _ = choose_epoch(records, floor)
