@@ -38,6 +38,8 @@ from pipeline.stage import ranked_epochs  # noqa: E402
 from tasks.registry import get_task, load_split  # noqa: E402
 
 FLAGS = flags.FLAGS
+# Scoring batch size: predictions are per example whatever the batch, so it only sets the speed of scoring.
+EVAL_BATCH_SIZE = 64
 
 
 def define_flags():
@@ -169,18 +171,18 @@ def main(argv):
     tf.keras.utils.set_random_seed(FLAGS.DATA_SEED)
     plain = TFBertForSequenceClassification.from_pretrained(path, num_labels=task.num_labels)
     plain.load_weights(dirs.finetuned_model(ranked_epochs(task, dirs.ft_logs)[0][0]))
-    teacher = predict(plain, train, 64, description="teacher logits")["logits"]
+    teacher = predict(plain, train, EVAL_BATCH_SIZE, description="teacher logits")["logits"]
     adapler = TFBertForSequenceClassification.from_pretrained(path, num_labels=task.num_labels).to_AdapLeR()
     adapler.load_weights(checkpoint)
     adapler.bert.encoder.ETA.assign(adapler.bert.encoder.ETA * FLAGS.ETA_SCALE)
 
     def plain_score(model):
-        return {"score": score(task, dev.labels, predict(model, dev, 64)["logits"])[metric]}
+        return {"score": score(task, dev.labels, predict(model, dev, EVAL_BATCH_SIZE)["logits"])[metric]}
 
     def removal_points(model):
         points = []
         for scale in sorted(float(value) for value in FLAGS.EVAL_SCALES):
-            first, speedup = score_with_removal(model, task, dev, 64, scale)
+            first, speedup = score_with_removal(model, task, dev, EVAL_BATCH_SIZE, scale)
             points.append({"eta_scale": scale * FLAGS.ETA_SCALE, "score": first, "flops_speedup": speedup})
         return {"points": points}
 

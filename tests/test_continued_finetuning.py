@@ -8,8 +8,7 @@ from benchmarks.continued_finetuning import make_step, table, trainable_backbone
 from models.flops import adapler_flops, bert_flops
 from pipeline.evaluation import predict, score_with_removal
 from tasks.registry import get_task
-from tests.test_removal_equivalence import unpadded_split
-from tests.tiny import padded_batch, tiny_model
+from tests.tiny import padded_batch, tiny_model, unpadded_split
 
 LENGTHS = [9, 5, 12, 7]
 

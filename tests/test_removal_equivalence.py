@@ -5,10 +5,9 @@ import pytest
 import tensorflow as tf
 import transformers
 
-from pipeline.data import Encoded
 from pipeline.distribution import gathered_batches
 from pipeline.evaluation import predict
-from tests.tiny import padded_batch, row, tiny_config, tiny_model
+from tests.tiny import padded_batch, row, tiny_config, tiny_model, unpadded_split
 
 LENGTHS = [12, 7, 4, 10]
 CASES = [(seed, layers) for seed in (0, 1, 2) for layers in (2, 3)]
@@ -121,12 +120,6 @@ def test_graph_mode_hard_removal_matches_eager():
     spec = {k: tf.TensorSpec([None, None], tf.int32) for k in inputs}
     graph = tf.function(lambda x: model(x, lr_mode=True).logits, input_signature=[spec])
     np.testing.assert_allclose(graph(inputs).numpy(), model(inputs, lr_mode=True).logits.numpy(), atol=1e-5)
-
-
-def unpadded_split(inputs, lengths):
-    """The rows of a padded batch as an `Encoded` split of unpadded examples."""
-    ids = [inputs["input_ids"].numpy()[i, :length] for i, length in enumerate(lengths)]
-    return Encoded(ids, [np.zeros_like(x) for x in ids], np.zeros(len(lengths), np.int64), 16)
 
 
 def test_split_prediction_goes_shortest_first_and_returns_each_example_alone_in_split_order():

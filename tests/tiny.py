@@ -7,6 +7,7 @@ import tensorflow as tf
 from transformers import BertConfig
 
 from models.modeling_tf_bert import TFBertForSequenceClassification
+from pipeline.data import Encoded
 
 
 def tiny_config(num_layers=2, num_labels=3, hidden_size=32, max_positions=64, vocab_size=60):
@@ -91,3 +92,9 @@ def gradient_driven(name, value):
     if "word_embeddings/weight" in name:
         return value[1:]
     return value
+
+
+def unpadded_split(inputs, lengths):
+    """The rows of a padded batch as an `Encoded` split of unpadded examples."""
+    ids = [inputs["input_ids"].numpy()[i, :length] for i, length in enumerate(lengths)]
+    return Encoded(ids, [np.zeros_like(x) for x in ids], np.zeros(len(lengths), np.int64), 16)
