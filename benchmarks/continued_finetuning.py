@@ -29,7 +29,7 @@ from tqdm import tqdm  # noqa: E402
 from benchmarks.report import command_line, machine  # noqa: E402
 from models.backbones import backbone_label, load_tokenizer, resolve_backbone  # noqa: E402
 from models.modeling_tf_bert import TFBertForSequenceClassification  # noqa: E402
-from models.training import distillation_loss, make_optimizer, task_loss  # noqa: E402
+from models.training import make_optimizer, mixed_task_loss, split_contribution_predictor_variables  # noqa: E402
 from pipeline.atomic import write_json, write_text  # noqa: E402
 from pipeline.data import dataset, encode, length_grouped_order, num_batches  # noqa: E402
 from pipeline.evaluation import predict, score, score_with_removal  # noqa: E402
@@ -69,13 +69,6 @@ def define_flags():
     flags.DEFINE_string("RESULTS_DIR", os.path.join(REPO, "benchmarks", "results"), "Where results are written.")
 
 
-def trainable_backbone(model):
-    """The weights continued fine-tuning updates: all trainable ones but the Contribution Predictors'."""
-    predictors = model.bert.encoder.contribution_predictors or []
-    frozen = {id(v) for cp in predictors for v in cp.trainable_variables}
-    return [v for v in model.trainable_variables if id(v) not in frozen]
-
-
 def train_epoch(model, step, train, batch_size, shuffle_seed, description):
     """One epoch of `step(inputs, labels, indices)` over length-grouped batches; returns the mean loss."""
     order = length_grouped_order(train, shuffle_seed, batch_size)
@@ -109,9 +102,8 @@ def make_step(model, variables, optimizer, teacher_logits, distill_weight, tempe
     def step(inputs, labels, indices):
         with tf.GradientTape() as tape:
             logits = model(inputs, lr_mode=lr_mode, training=True).logits
-            ce = task_loss(labels, logits, class_weights)
-            kd = distillation_loss(tf.gather(teacher, indices), logits, temperature)
-            loss = (1.0 - distill_weight) * ce + distill_weight * kd
+            loss = mixed_task_loss(labels, logits, class_weights, tf.gather(teacher, indices), distill_weight,
+                                   temperature)
         optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
         return loss
 
@@ -120,7 +112,8 @@ def make_step(model, variables, optimizer, teacher_logits, distill_weight, tempe
 
 def continue_training(model, train, teacher_logits, dev, evaluate, lr_mode):
     """Trains `model` for --EPOCHS, calling `evaluate(model)` after each; returns its results per epoch."""
-    variables = trainable_backbone(model) if lr_mode else model.trainable_variables
+    # The Contribution Predictors stay as trained: only what reads the kept tokens learns.
+    variables = split_contribution_predictor_variables(model)[0] if lr_mode else model.trainable_variables
     optimizer = make_optimizer(num_batches(train, FLAGS.BATCH_SIZE) * FLAGS.EPOCHS, FLAGS.LEARNING_RATE,
                                weight_decay=0.01)
     step = make_step(model, variables, optimizer, teacher_logits, FLAGS.DISTILL_WEIGHT, FLAGS.DISTILL_TEMPERATURE,

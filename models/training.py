@@ -96,6 +96,42 @@ def distillation_loss(teacher_logits, logits, temperature):
     return temperature**2 * tf.reduce_mean(per_example)
 
 
+def mixed_task_loss(labels, logits, class_weights, teacher_logits=None, distill_weight=0.0, temperature=1.0):
+    """`(1 - w) task_loss + w distillation_loss`; the task loss alone when `w` is 0.
+
+    Args:
+        labels: `[B]` labels.
+        logits: `[B, K]` logits being trained.
+        class_weights: Per-class weights of the task loss.
+        teacher_logits: `[B, K]` teacher logits of the same examples (needed when `w` > 0).
+        distill_weight: `w`.
+        temperature: Softmax temperature of the distillation loss.
+
+    Returns:
+        Scalar loss.
+    """
+    ce = task_loss(labels, logits, class_weights)
+    if not distill_weight:
+        return ce
+    kd = distillation_loss(teacher_logits, logits, temperature)
+    return (1.0 - distill_weight) * ce + distill_weight * kd
+
+
+def split_contribution_predictor_variables(model):
+    """`(others, cps)`: the model's trainable weights without the Contribution Predictors', and theirs.
+
+    Args:
+        model: A `TFBertForSequenceClassification`, plain or AdapLeR.
+
+    Returns:
+        Two lists in the model's variable order; `cps` is empty for a plain model.
+    """
+    predictors = model.bert.encoder.contribution_predictors or []
+    cp_ids = {id(v) for cp in predictors for v in cp.trainable_variables}
+    others = [v for v in model.trainable_variables if id(v) not in cp_ids]
+    return others, [v for v in model.trainable_variables if id(v) in cp_ids]
+
+
 def global_sum(value):
     return tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM, value)
 
@@ -188,10 +224,9 @@ class AdapLeRTrainer:
         self.temperature = float(temperature)
         self.cp_optimizer = cp_optimizer
         # With a CP optimizer the CP weights go last in main_variables, so the update can split the list.
-        predictors = self.encoder.contribution_predictors if cp_optimizer else []
-        cp_ids = {id(v) for cp in predictors for v in cp.trainable_variables}
-        self.cp_variables = [v for v in model.trainable_variables if id(v) in cp_ids]
-        self.main_variables = [v for v in model.trainable_variables if id(v) not in cp_ids] + self.cp_variables
+        others, cps = split_contribution_predictor_variables(model)
+        self.cp_variables = cps if cp_optimizer else []
+        self.main_variables = others + cps if cp_optimizer else list(model.trainable_variables)
         self.speedup_variables = [self.encoder.ETA, self.encoder.THETA]
         with self.strategy.scope():
             # On-read: each replica sums its own gradients; the optimizers add the replicas up.
@@ -214,12 +249,8 @@ class AdapLeRTrainer:
         self.encoder._lambda.assign(value)
 
     def _objective(self, labels, logits, indices):
-        ce = task_loss(labels, logits, self.class_weights)
-        if not self.distill_weight:
-            return ce
-        teacher = tf.gather(self.teacher_logits, indices)
-        kd = distillation_loss(teacher, logits, self.temperature)
-        return (1.0 - self.distill_weight) * ce + self.distill_weight * kd
+        teacher = tf.gather(self.teacher_logits, indices) if self.distill_weight else None
+        return mixed_task_loss(labels, logits, self.class_weights, teacher, self.distill_weight, self.temperature)
 
     def _compute_and_accumulate(self, inputs, labels, saliencies, indices):
         encoder = self.encoder

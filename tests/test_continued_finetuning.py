@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from benchmarks.continued_finetuning import make_step, table, trainable_backbone
+from benchmarks.continued_finetuning import make_step, table
 from models.flops import adapler_flops, bert_flops
+from models.training import split_contribution_predictor_variables
 from pipeline.evaluation import predict, score_with_removal
 from tasks.registry import get_task
 from tests.tiny import padded_batch, tiny_model, unpadded_split
@@ -19,13 +20,14 @@ def _model(seed=0):
     return model
 
 
-def test_trainable_backbone_leaves_out_exactly_the_contribution_predictors():
+def test_split_contribution_predictor_variables_leaves_out_exactly_the_contribution_predictors():
     model = _model()
-    kept = {id(v) for v in trainable_backbone(model)}
+    others, cps = split_contribution_predictor_variables(model)
+    kept = {id(v) for v in others}
     predictors = {id(v) for cp in model.bert.encoder.contribution_predictors for v in cp.trainable_variables}
-    assert predictors and not kept & predictors
+    assert predictors and not kept & predictors and {id(v) for v in cps} == predictors
     assert kept | predictors == {id(v) for v in model.trainable_variables}
-    assert any("classifier" in v.name for v in trainable_backbone(model))
+    assert any("classifier" in v.name for v in others)
 
 
 @pytest.mark.parametrize("weight", [0.0, 0.4, 1.0])
@@ -46,7 +48,7 @@ def test_hard_removal_step_trains_the_backbone_on_the_mixed_objective_and_freeze
     frozen = [v.numpy().copy() for cp in encoder.contribution_predictors for v in cp.trainable_variables]
     frozen += [encoder.ETA.numpy().copy(), encoder.THETA.numpy().copy()]
     classifier = model.classifier.kernel.numpy().copy()
-    variables = trainable_backbone(model)
+    variables = split_contribution_predictor_variables(model)[0]
     step = make_step(model, variables, tf.keras.optimizers.SGD(0.1), teacher, weight, 2.0, lr_mode=True)
 
     loss = float(step(inputs, labels, indices))
