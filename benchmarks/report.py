@@ -8,6 +8,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib import ticker  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from pipeline.atomic import atomic_path, write_json, write_text  # noqa: E402
@@ -156,6 +157,11 @@ def plot_tradeoff(run, path):
                               xytext=(4, 4), fontsize=7, color=line.get_color())
         axis.plot([], [], color="gray", linestyle="--", label="fine-tuned baseline (per seed)")
         axis.axvline(1.0, color="lightgray", linewidth=0.8)
+        # Scaling ETA multiplies the speedup, so a linear axis squeezes every useful point against x1.
+        axis.set_xscale("log")
+        axis.xaxis.set_major_locator(ticker.LogLocator(subs=(1, 2, 5)))
+        axis.xaxis.set_major_formatter(ticker.FuncFormatter(lambda value, _: f"{value:g}x"))
+        axis.xaxis.set_minor_formatter(ticker.NullFormatter())
         axis.set_xlabel(title)
         axis.grid(alpha=0.3)
     axes[0].set_ylabel(f"dev {run['metric']}")
