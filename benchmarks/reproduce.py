@@ -76,6 +76,8 @@ flags.DEFINE_bool("RESUME", True, "Skip stages whose artefacts already exist, an
 flags.DEFINE_list("SEEDS", ["42"], "Data seeds: one full run each (task directory <WORK_DIR>/<backbone>/<seed>/); "
                   "the results give every seed and the mean with min-max.")
 flags.DEFINE_list("ETA_SCALES", ["1"], "Stage 3's --ETA_SCALES (ETA multipliers the keep rule chooses among on dev).")
+flags.DEFINE_list("LATE_ETA_FACTORS", ["1"], "Stage 3's --LATE_ETA_FACTORS (extra ETA multipliers of the later "
+                  "half of the layers, tried with every --ETA_SCALES value).")
 flags.DEFINE_bool("QUICK", False, "Tiny slice for CI: few examples, 1 epoch, short sequences.")
 
 SAVE_NAME = "bench"
@@ -83,7 +85,7 @@ SAVE_NAME = "bench"
 FINETUNE_FLAGS = ("TASK", "BASE_MODEL", "MAX_LENGTH", "BATCH_SIZE", "TRAIN_EXAMPLES", "FT_EPOCHS", "FT_LEARNING_RATE",
                   "GROUP_BY_LENGTH")
 ADAPLER_FLAGS = ("LR_BATCH_SIZE", "LR_EPOCHS", "LAMBDAS", "MIN_TRAIN_LENGTH", "DISTILL_WEIGHT", "DISTILL_TEMPERATURE",
-                 "GAMMA", "PHI", "CP_LEARNING_RATE", "SPEEDUP_LEARNING_RATE", "ETA_SCALES")
+                 "GAMMA", "PHI", "CP_LEARNING_RATE", "SPEEDUP_LEARNING_RATE", "ETA_SCALES", "LATE_ETA_FACTORS")
 MEASURE_FLAGS = ("EVAL_EXAMPLES", "TIMING_EXAMPLES", "TIMING_BATCH_SIZE", "SWEEP_TIMING_EXAMPLES", "SCALES", "REPEATS")
 RUN_FLAGS = FINETUNE_FLAGS + ADAPLER_FLAGS + MEASURE_FLAGS
 
@@ -119,7 +121,9 @@ def claim(record, names, artefact_exists):
                                   "--WORK_DIR.")
         with open(record) as handle:
             saved = json.load(handle)
-        changed = [f"{name} {saved.get(name)} -> {value}" for name, value in current.items() if saved.get(name) != value]
+        # A flag added after the record was written counts at its default.
+        before = {name: saved.get(name, FLAGS[name].default) for name in current}
+        changed = [f"{name} {before[name]} -> {value}" for name, value in current.items() if before[name] != value]
         if changed:
             raise SettingsChanged(f"{record} was made with other flags ({'; '.join(changed)}); pass --RESUME=false "
                                   "to redo it, or another --WORK_DIR.")
@@ -161,7 +165,8 @@ def run_stages(dirs, name):
         _stage(seed, "run_files/run_classification_w_lr.py", f"--EPOCHS={FLAGS.LR_EPOCHS}", "--INITIAL_MODEL_PATH=",
                f"--GAMMA={FLAGS.GAMMA}", f"--PHI={FLAGS.PHI}", f"--SAVE_NAME={SAVE_NAME}",
                f"--CP_LEARNING_RATE={FLAGS.CP_LEARNING_RATE}", f"--SPEEDUP_LEARNING_RATE={FLAGS.SPEEDUP_LEARNING_RATE}",
-               f"--ETA_SCALES={','.join(FLAGS.ETA_SCALES)}", f"--LAMBDAS={','.join(FLAGS.LAMBDAS)}",
+               f"--ETA_SCALES={','.join(FLAGS.ETA_SCALES)}", f"--LATE_ETA_FACTORS={','.join(FLAGS.LATE_ETA_FACTORS)}",
+               f"--LAMBDAS={','.join(FLAGS.LAMBDAS)}",
                f"--MIN_TRAIN_LENGTH={FLAGS.MIN_TRAIN_LENGTH}", f"--GROUP_BY_LENGTH={FLAGS.GROUP_BY_LENGTH}",
                f"--DISTILL_WEIGHT={FLAGS.DISTILL_WEIGHT}", f"--DISTILL_TEMPERATURE={FLAGS.DISTILL_TEMPERATURE}",
                f"--BATCH_SIZE={FLAGS.LR_BATCH_SIZE or FLAGS.BATCH_SIZE}")

@@ -67,12 +67,34 @@ def predict(model, encoded, batch_size, lr_mode=False, description="predict", st
     }
 
 
+def layer_scales(scale, late_factor, num_layers):
+    """Per-layer ETA multipliers: `scale` for the first half of the layers, `scale * late_factor` for the rest.
+
+    Args:
+        scale: Multiplier of every layer's ETA.
+        late_factor: Extra multiplier of layers `num_layers // 2 + 1 .. num_layers` (1-based).
+        num_layers: Encoder layers.
+
+    Returns:
+        `[num_layers]` float32 array.
+    """
+    return np.where(np.arange(num_layers) < num_layers // 2, scale, scale * late_factor).astype(np.float32)
+
+
+def scale_label(scale):
+    """`x0.8` for one multiplier, `x0.8:0.8:1.2:...` for per-layer ones."""
+    values = np.atleast_1d(np.asarray(scale, dtype=np.float64))
+    if np.all(values == values[0]):
+        return f"x{values[0]:g}"
+    return "x" + ":".join(f"{value:g}" for value in values)
+
+
 @contextlib.contextmanager
 def scaled_eta(model, scale):
     """Inside the block the AdapLeR model's ETA is `scale` times the trained one (floored at 1e-3);
-    the trained ETA is restored after, whatever happens."""
+    the trained ETA is restored after, whatever happens. `scale` is one number or one per layer."""
     trained = model.bert.encoder.ETA.numpy().copy()
-    model.bert.encoder.ETA.assign(np.clip(trained * scale, 1e-3, None))
+    model.bert.encoder.ETA.assign(np.clip(trained * np.asarray(scale, np.float32), 1e-3, None))
     try:
         yield
     finally:
@@ -87,15 +109,15 @@ def score_with_removal(model, task, encoded, batch_size, scale=1.0, strategy=Non
         task: The task.
         encoded: An `Encoded` split with labels.
         batch_size: Examples per batch (global under a strategy).
-        scale: ETA multiplier.
+        scale: ETA multiplier, one number or one per layer (see `layer_scales`).
         strategy: The `tf.distribute.Strategy` the model was built under (default: the current one).
 
     Returns:
         `(score, speedup)`.
     """
     with scaled_eta(model, scale):
-        outputs = predict(model, encoded, batch_size, lr_mode=True, description=f"hard removal, ETA x{scale:g}",
-                          strategy=strategy)
+        outputs = predict(model, encoded, batch_size, lr_mode=True,
+                          description=f"hard removal, ETA {scale_label(scale)}", strategy=strategy)
     first = score(task, encoded.labels, outputs["logits"])[task.metrics[0]]
     return first, flops_report(model.config, task.num_labels, encoded.lengths, outputs["lengths"])["speedup"]
 

@@ -5,7 +5,8 @@
 After each epoch the dev split is evaluated with hard removal; the checkpoint kept follows
 `pipeline/keep_rule.py`: among epochs scoring above (best fine-tuned score - 0.01), those within 1%
 of the highest FLOPs speedup count as equally fast and the most accurate of them is kept. With
---ETA_SCALES each epoch is also evaluated with its ETA scaled, and every (epoch, scale) competes. If no
+--ETA_SCALES each epoch is also evaluated with its ETA scaled, and every (epoch, scale) competes; with
+--LATE_ETA_FACTORS the later half of the layers is scaled further, and every (epoch, scale, factor) competes. If no
 epoch qualifies, the best-scoring epoch is kept and the log says so. The file always holds the
 choice so far, so an interrupted run leaves a usable checkpoint, and a rerun with the same flags
 resumes from the resume checkpoints in the task directory (see pipeline/resume.py). Runs under
@@ -27,7 +28,7 @@ from models.training import AdapLeRTrainer, NonFiniteLossError, lambda_schedule,
 from pipeline.atomic import save_weights, write_json, write_pickle
 from pipeline.data import num_batches
 from pipeline.distribution import define_distribution_flags, distribute, is_chief, weights_digest
-from pipeline.evaluation import predict, scaled_eta, score_with_removal
+from pipeline.evaluation import layer_scales, predict, scaled_eta, score_with_removal
 from pipeline.keep_rule import SCORE_TOLERANCE, choose_epoch, contenders
 from pipeline.resume import define_resume_flags
 from pipeline.stage import (FLAGS, adapler_name, build_model, current_task, define_adapler_name_flags,
@@ -54,6 +55,13 @@ flags.DEFINE_list("ETA_SCALES", ["1"],
                   "inference-time speed knob, chosen on dev as the epoch is. Default 1: the original's behaviour.")
 flags.register_validator("ETA_SCALES", lambda values: all(_positive_number(v) for v in values),
                          "--ETA_SCALES takes positive numbers, e.g. 0.8,0.9,1.")
+flags.DEFINE_list("LATE_ETA_FACTORS", ["1"],
+                  "Beyond the original: extra ETA multipliers of the later half of the layers (layers L//2+1..L), "
+                  "each tried with every --ETA_SCALES value on dev; the keep rule chooses among them as among "
+                  "scales. After a short run at a soft lambda the later layers' learned thresholds remove less "
+                  "than those layers tolerate. Default 1: one scale for every layer.")
+flags.register_validator("LATE_ETA_FACTORS", lambda values: all(_positive_number(v) for v in values),
+                         "--LATE_ETA_FACTORS takes positive numbers, e.g. 1,1.5,2.")
 flags.DEFINE_list("LAMBDAS", [],
                   "Beyond the original: the soft-removal sharpness of each epoch, one value per epoch, instead of "
                   "the schedule of --EPOCHS (models/training.py lambda_schedule). A short run can stay at a soft "
@@ -193,7 +201,9 @@ def main(argv):
     contenders_kept = position["contenders"]
     checkpoint = dirs.adapler_model(name)
     floor = best_finetuned - SCORE_TOLERANCE
-    scales = sorted({float(value) for value in FLAGS.ETA_SCALES})
+    candidates = [(scale, factor) for scale in sorted({float(value) for value in FLAGS.ETA_SCALES})
+                  for factor in sorted({float(value) for value in FLAGS.LATE_ETA_FACTORS})]
+    layers = model.bert.encoder.num_layers
     for epoch in range(position["epoch"], FLAGS.EPOCHS):
         trainer.set_lambda(epoch_lambda(epoch))
         done = position["batch"] if epoch == position["epoch"] else 0
@@ -219,10 +229,12 @@ def main(argv):
                                signals=signals)
         log.info("epoch %d: lambda=%g ETA=%s THETA=%s", epoch + 1, epoch_lambda(epoch),
                  np.round(model.bert.encoder.ETA.numpy(), 4), np.round(model.bert.encoder.THETA.numpy(), 4))
-        for scale in scales:
-            first, speed = score_with_removal(model, task, dev, FLAGS.BATCH_SIZE, scale, strategy)
-            records.append(((epoch + 1, scale), first, speed))
-            log.info("epoch %d, ETA x%g: %s=%.4f speedup=%.3f", epoch + 1, scale, task.metrics[0], first, speed)
+        for scale, factor in candidates:
+            first, speed = score_with_removal(model, task, dev, FLAGS.BATCH_SIZE,
+                                              layer_scales(scale, factor, layers), strategy)
+            records.append(((epoch + 1, scale, factor), first, speed))
+            log.info("epoch %d, %s: %s=%.4f speedup=%.3f", epoch + 1, describe(scale, factor), task.metrics[0],
+                     first, speed)
         chosen, _ = choose_epoch(records, floor)
         # Weights of every epoch that can still win wait on disk beside the resume checkpoints.
         contenders_kept = sorted({key[0] for key, _, _ in contenders(records, floor)})
@@ -234,34 +246,41 @@ def main(argv):
                     os.remove(resumable.file(f"epoch_{stale}.h5"))
         if chosen != saved:
             if chief:
-                store_choice(model, resumable.file(f"epoch_{chosen[0]}.h5"), chosen[1], checkpoint)
+                store_choice(model, resumable.file(f"epoch_{chosen[0]}.h5"), layer_scales(*chosen[1:], layers),
+                             checkpoint)
             saved = chosen
-            log.info("saved epoch %d at ETA x%g -> %s", *chosen, checkpoint)
+            log.info("saved epoch %d at %s -> %s", chosen[0], describe(*chosen[1:]), checkpoint)
         resumable.save(epoch=epoch + 1, batch=0, records=records, saved=saved, contenders=contenders_kept,
                        signals=signals)
     kept = next(record for record in records if record[0] == tuple(saved))
     _, qualified = choose_epoch(records, floor)
     if not qualified:
-        log.warning("no epoch scored within %.2f of the fine-tuned %.4f; kept the best-scoring epoch %d (ETA x%g)",
-                    SCORE_TOLERANCE, best_finetuned, *saved)
+        log.warning("no epoch scored within %.2f of the fine-tuned %.4f; kept the best-scoring epoch %d (%s)",
+                    SCORE_TOLERANCE, best_finetuned, saved[0], describe(*saved[1:]))
     if chief:
         write_pickle(dirs.log(f"{name}.pkl"), signals)
         write_json(dirs.log(f"{name}_tradeoff.json"), {
             "metric": task.metrics[0], "split": dev_split, "finetuned_score": best_finetuned,
-            "kept": {"epoch": saved[0], "eta_scale": saved[1]},
-            "records": [{"epoch": epoch, "eta_scale": scale, "score": first, "speedup": speed}
-                        for (epoch, scale), first, speed in records],
+            "kept": {"epoch": saved[0], "eta_scale": saved[1], "late_eta_factor": saved[2]},
+            "records": [{"epoch": epoch, "eta_scale": scale, "late_eta_factor": factor, "score": first,
+                         "speedup": speed} for (epoch, scale, factor), first, speed in records],
         })
     resumable.finish()
     log.info("weights digest %s", weights_digest(model))
-    log.info("kept epoch %d at ETA x%g: %s=%.4f speedup=%.3f -> %s", *kept[0], task.metrics[0], kept[1], kept[2],
-             checkpoint)
+    log.info("kept epoch %d at %s: %s=%.4f speedup=%.3f -> %s", kept[0][0], describe(*kept[0][1:]), task.metrics[0],
+             kept[1], kept[2], checkpoint)
     if chief:
         print(f"AdapLeR dev {task.metrics[0]}={kept[1]:.4f} speedup={kept[2]:.3f} checkpoint={checkpoint}", flush=True)
 
 
+def describe(scale, factor):
+    """`ETA x0.8`, or `ETA x0.8, later layers x1.5` when the later half of the layers is scaled further."""
+    return f"ETA x{scale:g}" + (f", later layers x{factor:g}" if factor != 1 else "")
+
+
 def store_choice(model, weights_path, scale, checkpoint):
-    """Writes the chosen epoch's weights with ETA scaled to `checkpoint`; the model's own weights stay."""
+    """Writes the chosen epoch's weights with ETA scaled (one value or one per layer) to `checkpoint`; the
+    model's own weights stay."""
     current = model.get_weights()
     model.load_weights(weights_path)
     with scaled_eta(model, scale):

@@ -23,7 +23,7 @@ RUN_KEYS = {"task", "backbone", "max_length", "train_examples", "eval_examples",
 def _reproduce(results_dir, work_dir, data_dir, *extra, succeed=True):
     command = [sys.executable, os.path.join(REPO, "benchmarks", "reproduce.py"), "--QUICK", "--TASK=sst2",
                "--SEEDS=1,2", "--LR_BATCH_SIZE=16", "--LAMBDAS=50", "--MIN_TRAIN_LENGTH=6", "--GROUP_BY_LENGTH",
-               "--DISTILL_WEIGHT=0.5", f"--RESULTS_DIR={results_dir}", f"--WORK_DIR={work_dir}",
+               "--DISTILL_WEIGHT=0.5", "--LATE_ETA_FACTORS=1,2", f"--RESULTS_DIR={results_dir}", f"--WORK_DIR={work_dir}",
                f"--DATA_DIR={data_dir}", *extra]
     env = dict(os.environ, HF_HUB_OFFLINE="1", TF_USE_LEGACY_KERAS="1")
     result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=900)
@@ -43,6 +43,7 @@ def work(tmp_path_factory, data_dir):
     # The recipe flags reach stage 3.
     assert "epoch 1: lambda=50 " in adapler_log and "examples with at least 6 tokens" in adapler_log
     assert "'GROUP_BY_LENGTH': True" in adapler_log and "distilling the starting model (weight 0.5" in adapler_log
+    assert "epoch 1, ETA x1, later layers x2: accuracy=" in adapler_log
     # Runs span sessions: a second call measures nothing again.
     rerun = _reproduce(results_dir, work_dir, data_dir)
     assert "== seed 1: measured before" in rerun.stdout and "== seed 2: measured before" in rerun.stdout
@@ -65,6 +66,22 @@ def test_other_timing_flags_measure_again_without_retraining(work, data_dir, tmp
     rerun = _reproduce(tmp_path, work[1], data_dir, "--SEEDS=1", "--TIMING_BATCH_SIZE=16")
     assert "measured before" not in rerun.stdout and "run_classification" not in rerun.stdout
     assert json.load(open(tmp_path / "sst2_minilm_32.json"))["batched"]["batch_size"] == 16
+
+
+def test_a_training_record_from_before_a_flag_existed_counts_the_flag_at_its_default(work, data_dir, tmp_path):
+    logs = work[1] / "minilm" / "1" / "sst2" / "logs"
+    record = next(path for path in logs.glob("reproduce_bench_*.json") if not path.stem.endswith("_32"))
+    saved = json.loads(record.read_text())
+    assert saved.pop("LATE_ETA_FACTORS") == ["1", "2"]
+    record.write_text(json.dumps(saved))
+    # Recorded without the flag, the run behaved as its default (1), which is not this run's 1,2.
+    # Another timing batch size measures again, so the training records are checked.
+    refused = _reproduce(tmp_path, work[1], data_dir, "--SEEDS=1", "--TIMING_BATCH_SIZE=8", succeed=False)
+    assert "LATE_ETA_FACTORS ['1'] -> ['1', '2']" in refused.stderr
+    rerun = _reproduce(tmp_path, work[1], data_dir, "--SEEDS=1", "--LATE_ETA_FACTORS=1", "--TIMING_BATCH_SIZE=8")
+    assert "run_classification_w_lr" not in rerun.stdout
+    saved["LATE_ETA_FACTORS"] = ["1", "2"]
+    record.write_text(json.dumps(saved))
 
 
 def test_seeds_in_the_results_are_not_run_again_without_their_work_directory(results, data_dir, tmp_path):

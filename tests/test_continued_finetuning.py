@@ -1,4 +1,5 @@
-"""Continued fine-tuning with hard removal (benchmarks/continued_finetuning.py) and scoring at a scaled ETA."""
+"""Continued fine-tuning with hard removal (benchmarks/continued_finetuning.py) and scoring at a scaled ETA
+(one scale, or one per layer)."""
 
 import numpy as np
 import pytest
@@ -7,7 +8,7 @@ import tensorflow as tf
 from benchmarks.continued_finetuning import make_step, table
 from models.flops import adapler_flops, bert_flops
 from models.training import split_contribution_predictor_variables
-from pipeline.evaluation import predict, score_with_removal
+from pipeline.evaluation import layer_scales, predict, scale_label, score_with_removal
 from tasks.registry import get_task
 from tests.tiny import padded_batch, tiny_model, unpadded_split
 
@@ -61,15 +62,16 @@ def test_hard_removal_step_trains_the_backbone_on_the_mixed_objective_and_freeze
     assert not np.allclose(classifier, model.classifier.kernel.numpy())
 
 
-def test_score_with_removal_scores_at_the_scaled_eta_and_restores_it():
+@pytest.mark.parametrize("scale, scaled", [(0.5, [0.45, 0.45]), (np.float32([0.5, 1.5]), [0.45, 1.35])])
+def test_score_with_removal_scores_at_the_scaled_eta_and_restores_it(scale, scaled):
     model = _model(seed=2)
     inputs = padded_batch(LENGTHS, seed=3)
     encoded = unpadded_split(inputs, LENGTHS)
     encoded.labels[:] = [0, 1, 1, 0]
     task = get_task("sst2")
-    first, speedup = score_with_removal(model, task, encoded, 2, scale=0.5)
+    first, speedup = score_with_removal(model, task, encoded, 2, scale=scale)
     np.testing.assert_array_equal(model.bert.encoder.ETA.numpy(), np.float32([0.9, 0.9]))
-    model.bert.encoder.ETA.assign([0.45, 0.45])
+    model.bert.encoder.ETA.assign(scaled)
     outputs = predict(model, encoded, 2, lr_mode=True)
     assert first == np.mean(np.argmax(outputs["logits"], -1) == encoded.labels)
     lengths = np.array(LENGTHS)
@@ -78,6 +80,19 @@ def test_score_with_removal_scores_at_the_scaled_eta_and_restores_it():
     assert speedup == pytest.approx(expected)
     assert outputs["lengths"][:, -1].max() < max(LENGTHS)  # tokens were removed, so the speedup is above 1
     assert speedup > 1
+
+
+@pytest.mark.parametrize("layers, expected", [(6, [0.8, 0.8, 0.8, 1.2, 1.2, 1.2]), (5, [0.8, 0.8, 1.2, 1.2, 1.2]),
+                                               (2, [0.8, 1.2])])
+def test_layer_scales_multiply_the_later_half_of_the_layers_by_the_factor(layers, expected):
+    np.testing.assert_allclose(layer_scales(0.8, 1.5, layers), expected, rtol=1e-6)
+    np.testing.assert_array_equal(layer_scales(0.8, 1, layers), np.float32([0.8] * layers))
+
+
+@pytest.mark.parametrize("scale, label", [(0.75, "x0.75"), (np.float32([0.5, 0.5]), "x0.5"),
+                                          (np.float32([0.5, 1.25]), "x0.5:1.25")])
+def test_scale_label_names_one_scale_or_one_per_layer(scale, label):
+    assert scale_label(scale) == label
 
 
 def test_table_gives_the_control_and_every_scale_per_epoch():

@@ -36,7 +36,7 @@ def run_dir(tmp_path_factory, data_dir):
         "saliency": stage("tools/store_saliencies.py", directory, data_dir, "--SPLIT=train"),
         "adapler": stage("run_files/run_classification_w_lr.py", directory, data_dir, "--EPOCHS=1", "--LAMBDAS=50",
                          "--MIN_TRAIN_LENGTH=10", "--GROUP_BY_LENGTH", "--INITIAL_MODEL_PATH=", "--PHI=0.01",
-                         "--ETA_SCALES=0.5,1"),
+                         "--ETA_SCALES=0.5,1", "--LATE_ETA_FACTORS=1,3"),
         "evaluate": stage("run_files/run_classification_evaluation.py", directory, data_dir, "--LR_MODEL",
                           "--PHI=0.01"),
         "glue": stage("run_files/run_glue_prediction.py", directory, data_dir, "--LR_MODEL", "--PHI=0.01"),
@@ -61,16 +61,19 @@ def test_checkpoints_load_into_their_models(run_dir, data_dir):
     assert logged == pytest.approx(score(get_task("sst2"), dev.labels, logits)["accuracy"])
 
 
-def test_every_eta_scale_is_scored_and_the_kept_one_is_stored(run_dir):
+def test_every_eta_scale_and_late_factor_is_scored_and_the_kept_one_is_stored(run_dir):
     _, dirs, _ = run_dir
     log = open(dirs.log("znorm_l2_GAMMA1_PHI0.01.log")).read()
-    assert "epoch 1, ETA x0.5: accuracy=" in log and "epoch 1, ETA x1: accuracy=" in log
-    kept = re.search(r"kept epoch 1 at ETA x([\d.]+)", log)
+    for scale in ("x0.5", "x0.5, later layers x3", "x1", "x1, later layers x3"):
+        assert f"epoch 1, ETA {scale}: accuracy=" in log
+    kept = re.search(r"kept epoch 1 at ETA x([\d.]+)(?:, later layers x([\d.]+))?:", log)
+    scale, factor = float(kept.group(1)), float(kept.group(2) or 1)
     # --LAMBDAS=50 replaces the schedule, whose only value for a 1-epoch run is 1e5.
     learned = np.array(re.search(r"epoch 1: lambda=50 ETA=\[([^]]*)\]", log).group(1).split(), float)
     model = TFBertForSequenceClassification.from_pretrained(resolve_backbone("all-MiniLM-L6-v2"), num_labels=2)
     model.to_AdapLeR().load_weights(dirs.adapler_model("znorm_l2_GAMMA1_PHI0.01"))
-    np.testing.assert_allclose(model.bert.encoder.ETA.numpy(), learned * float(kept.group(1)), atol=1e-4)
+    expected = learned * scale * np.array([1, 1, 1, factor, factor, factor])
+    np.testing.assert_allclose(model.bert.encoder.ETA.numpy(), expected, atol=1e-4)
 
 
 def test_saliencies_have_the_right_shape_and_are_nonzero_exactly_on_real_tokens(run_dir, data_dir):
@@ -215,11 +218,15 @@ def test_run_summary_reports_scores_speedups_and_layer_lengths(run_dir, data_dir
                   "wall-clock speedup, batch 1", "wall-clock speedup, batch 16", "mean tokens entering layers 1..L"):
         assert f"| {label}" in result.stdout
     assert f"{summary['flops_speedup']:.2f}x" in result.stdout
-    # Stage 3 scored one epoch at ETA x0.5 and x1; both rows are listed, the kept one marked.
+    # Stage 3 scored one epoch at ETA x0.5 and x1, each with the later layers at x1 and x3; every row is
+    # listed, the kept one marked.
     with open(dirs.log("znorm_l2_GAMMA1_PHI0.01_tradeoff.json")) as handle:
         tradeoff = json.load(handle)
-    assert [(r["epoch"], r["eta_scale"]) for r in tradeoff["records"]] == [(1, 0.5), (1, 1.0)]
-    rows = [line for line in result.stdout.splitlines() if re.match(r"\| 1 \| x(0\.5|1) \|", line)]
-    assert len(rows) == 2 and sum("(kept)" in row for row in rows) == 1
-    assert f"x{tradeoff['kept']['eta_scale']:g} |" in next(row for row in rows if "(kept)" in row)
+    assert [(r["epoch"], r["eta_scale"], r["late_eta_factor"]) for r in tradeoff["records"]] == [
+        (1, 0.5, 1.0), (1, 0.5, 3.0), (1, 1.0, 1.0), (1, 1.0, 3.0)]
+    rows = [line for line in result.stdout.splitlines() if re.match(r"\| 1 \| x(0\.5|1)(, later layers x3)? \|", line)]
+    assert len(rows) == 4 and sum("(kept)" in row for row in rows) == 1
+    kept = tradeoff["kept"]
+    late = f", later layers x{kept['late_eta_factor']:g}" if kept["late_eta_factor"] != 1 else ""
+    assert f"| x{kept['eta_scale']:g}{late} |" in next(row for row in rows if "(kept)" in row)
     assert os.path.getsize(dirs.log("tradeoff_znorm_l2_GAMMA1_PHI0.01.png")) > 0

@@ -84,23 +84,35 @@ def main(argv):
         print_tradeoff(_read(tradeoff_path), dirs.log(f"tradeoff_{name}.png"))
 
 
+def candidate(record):
+    """`(epoch, ETA scale, later-layer factor)` of a trade-off record (factor 1 in files written before it)."""
+    return record["epoch"], record["eta_scale"], record.get("late_eta_factor", 1)
+
+
+def scale_text(record):
+    factor = record.get("late_eta_factor", 1)
+    return f"x{record['eta_scale']:g}" + (f", later layers x{factor:g}" if factor != 1 else "")
+
+
 def print_tradeoff(tradeoff, plot_path):
-    """Prints every (epoch, ETA scale) stage 3 scored, fastest last, and plots them per epoch."""
+    """Prints every (epoch, ETA scale, later-layer factor) stage 3 scored, fastest last, and plots them per
+    epoch and factor."""
     metric, base = tradeoff["metric"], tradeoff["finetuned_score"]
-    kept = (tradeoff["kept"]["epoch"], tradeoff["kept"]["eta_scale"])
+    kept = candidate(tradeoff["kept"])
     records = sorted(tradeoff["records"], key=lambda r: r["speedup"])
     print(f"\nThe trade-off stage 3 chose from (dev {metric}; fine-tuned {base:.4f}; kept: within "
           f"{100 * SCORE_TOLERANCE:g} point, fastest):")
     print(f"\n| epoch | ETA scale | FLOPs speedup | {metric} | vs fine-tuned |\n|---|---|---|---|---|")
     for r in records:
-        mark = " (kept)" if (r["epoch"], r["eta_scale"]) == kept else ""
-        print(f"| {r['epoch']} | x{r['eta_scale']:g} | {r['speedup']:.2f}x | {r['score']:.4f}{mark} | "
+        mark = " (kept)" if candidate(r) == kept else ""
+        print(f"| {r['epoch']} | {scale_text(r)} | {r['speedup']:.2f}x | {r['score']:.4f}{mark} | "
               f"{100 * (r['score'] - base):+.2f} |")
     figure, axis = plt.subplots(figsize=(6, 4))
-    for epoch in sorted({r["epoch"] for r in records}):
-        points = [r for r in records if r["epoch"] == epoch]
-        axis.plot([r["speedup"] for r in points], [r["score"] for r in points], "o-", label=f"epoch {epoch}")
-    chosen = next(r for r in records if (r["epoch"], r["eta_scale"]) == kept)
+    for epoch, factor in sorted({candidate(r)[::2] for r in records}):
+        points = [r for r in records if candidate(r)[::2] == (epoch, factor)]
+        label = f"epoch {epoch}" + (f", later layers x{factor:g}" if factor != 1 else "")
+        axis.plot([r["speedup"] for r in points], [r["score"] for r in points], "o-", label=label)
+    chosen = next(r for r in records if candidate(r) == kept)
     axis.plot([chosen["speedup"]], [chosen["score"]], "k*", markersize=14, label="kept")
     axis.axhline(base, color="gray", linestyle="--", label="fine-tuned")
     axis.axhline(base - SCORE_TOLERANCE, color="gray", linestyle=":",
