@@ -81,6 +81,11 @@ def layer_scales(scale, late_factor, num_layers):
     return np.where(np.arange(num_layers) < num_layers // 2, scale, scale * late_factor).astype(np.float32)
 
 
+def late_factor_suffix(late_factor):
+    """How logs and tables name a later-layer factor: nothing for 1, else `, later layers x1.5`."""
+    return "" if late_factor == 1 else f", later layers x{late_factor:g}"
+
+
 def scale_label(scale):
     """`x0.8` for one multiplier, `x0.8:0.8:1.2:...` for per-layer ones."""
     values = np.atleast_1d(np.asarray(scale, dtype=np.float64))

@@ -28,7 +28,7 @@ from models.training import AdapLeRTrainer, NonFiniteLossError, lambda_schedule,
 from pipeline.atomic import save_weights, write_json, write_pickle
 from pipeline.data import num_batches
 from pipeline.distribution import define_distribution_flags, distribute, is_chief, weights_digest
-from pipeline.evaluation import layer_scales, predict, scaled_eta, score_with_removal
+from pipeline.evaluation import late_factor_suffix, layer_scales, predict, scaled_eta, score_with_removal
 from pipeline.keep_rule import SCORE_TOLERANCE, choose_epoch, contenders
 from pipeline.resume import define_resume_flags
 from pipeline.stage import (FLAGS, adapler_name, build_model, current_task, define_adapler_name_flags,
@@ -275,7 +275,7 @@ def main(argv):
 
 def describe(scale, factor):
     """`ETA x0.8`, or `ETA x0.8, later layers x1.5` when the later half of the layers is scaled further."""
-    return f"ETA x{scale:g}" + (f", later layers x{factor:g}" if factor != 1 else "")
+    return f"ETA x{scale:g}{late_factor_suffix(factor)}"
 
 
 def store_choice(model, weights_path, scale, checkpoint):

@@ -20,6 +20,7 @@ from absl import flags
 from benchmarks.report import machine, plt
 from benchmarks.wallclock import compare
 from pipeline.atomic import atomic_path, write_json
+from pipeline.evaluation import late_factor_suffix
 from pipeline.keep_rule import SCORE_TOLERANCE
 from pipeline.stage import (FLAGS, adapler_name, current_task, define_adapler_name_flags, define_common_flags,
                             load_encoded, run, task_dir, tokenizer, trained_model)
@@ -90,8 +91,7 @@ def candidate(record):
 
 
 def scale_text(record):
-    factor = record.get("late_eta_factor", 1)
-    return f"x{record['eta_scale']:g}" + (f", later layers x{factor:g}" if factor != 1 else "")
+    return f"x{record['eta_scale']:g}{late_factor_suffix(candidate(record)[2])}"
 
 
 def print_tradeoff(tradeoff, plot_path):
@@ -110,8 +110,8 @@ def print_tradeoff(tradeoff, plot_path):
     figure, axis = plt.subplots(figsize=(6, 4))
     for epoch, factor in sorted({candidate(r)[::2] for r in records}):
         points = [r for r in records if candidate(r)[::2] == (epoch, factor)]
-        label = f"epoch {epoch}" + (f", later layers x{factor:g}" if factor != 1 else "")
-        axis.plot([r["speedup"] for r in points], [r["score"] for r in points], "o-", label=label)
+        axis.plot([r["speedup"] for r in points], [r["score"] for r in points], "o-",
+                  label=f"epoch {epoch}{late_factor_suffix(factor)}")
     chosen = next(r for r in records if candidate(r) == kept)
     axis.plot([chosen["speedup"]], [chosen["score"]], "k*", markersize=14, label="kept")
     axis.axhline(base, color="gray", linestyle="--", label="fine-tuned")
