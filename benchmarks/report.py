@@ -20,19 +20,25 @@ SPEED_KEYS = ("task", "backbone", "max_length", "train_examples", "eval_examples
               "per_seed", "command", "machine", "date")
 
 
-def same_settings(saved, current, defaults):
-    """Whether a result was measured with this run's settings.
+def changed_settings(saved, current, defaults):
+    """The settings in which a record differs from this run.
 
     Args:
-        saved: The `settings` recorded with the result.
+        saved: The settings recorded with a result or an artefact.
         current: This run's settings, flag name to value.
         defaults: Flag name to default value; a flag the record lacks was added after it ran, so
             that run behaved as the default.
 
     Returns:
-        True when every current setting equals the recorded (or defaulted) one.
+        `"NAME recorded -> current"` for every setting that differs, in `current`'s order.
     """
-    return all(saved.get(name, defaults[name]) == value for name, value in current.items())
+    recorded = {name: saved.get(name, defaults[name]) for name in current}
+    return [f"{name} {recorded[name]} -> {value}" for name, value in current.items() if recorded[name] != value]
+
+
+def same_settings(saved, current, defaults):
+    """Whether a result was measured with this run's settings (see `changed_settings`)."""
+    return not changed_settings(saved, current, defaults)
 
 
 def earlier_result(path, seed, current, defaults):

@@ -27,8 +27,8 @@ import numpy as np  # noqa: E402
 import pipeline  # noqa: E402,F401
 from absl import app, flags  # noqa: E402
 
-from benchmarks.report import (HEADLINE_KEYS, command_line, earlier_result, machine, plot_tradeoff,  # noqa: E402
-                               same_settings, update_speed_table)  # noqa: E402
+from benchmarks.report import (HEADLINE_KEYS, changed_settings, command_line, earlier_result, machine,  # noqa: E402
+                               plot_tradeoff, same_settings, update_speed_table)  # noqa: E402
 from benchmarks.wallclock import compare, eta_sweep, layer_time_curve  # noqa: E402
 from models.backbones import backbone_label, load_tokenizer, resolve_backbone  # noqa: E402
 from models.modeling_tf_bert import TFBertForSequenceClassification  # noqa: E402
@@ -121,9 +121,7 @@ def claim(record, names, artefact_exists):
                                   "--WORK_DIR.")
         with open(record) as handle:
             saved = json.load(handle)
-        # A flag added after the record was written counts at its default.
-        before = {name: saved.get(name, FLAGS[name].default) for name in current}
-        changed = [f"{name} {before[name]} -> {value}" for name, value in current.items() if before[name] != value]
+        changed = changed_settings(saved, current, {name: FLAGS[name].default for name in current})
         if changed:
             raise SettingsChanged(f"{record} was made with other flags ({'; '.join(changed)}); pass --RESUME=false "
                                   "to redo it, or another --WORK_DIR.")
