@@ -108,6 +108,14 @@ def _with_range(run, key, form):
     return value
 
 
+def _drop_intervals(run):
+    """Each seed's 95% interval of the drop, in points, or `-` for runs measured before it was recorded."""
+    intervals = [seed_run.get("drop_ci95") for seed_run in run.get("per_seed", [])]
+    if not intervals or None in intervals:
+        return "-"
+    return ", ".join(f"{100 * low:.1f} to {100 * high:.1f}" for low, high in intervals)
+
+
 def update_speed_table(results_dir, run):
     """Puts `run` into `speed.json` (replacing the same task/backbone/length) and rewrites README.md."""
     path = os.path.join(results_dir, "speed.json")
@@ -115,7 +123,8 @@ def update_speed_table(results_dir, run):
     key = (run["task"], run["backbone"], run["max_length"])
     runs = [r for r in runs if (r["task"], r["backbone"], r["max_length"]) != key]
     entry = {k: run[k] for k in SPEED_KEYS if k != "per_seed"}
-    entry["per_seed"] = [{k: seed_run[k] for k in ("seed", *HEADLINE_KEYS)} for seed_run in run["per_seed"]]
+    entry["per_seed"] = [{k: seed_run[k] for k in ("seed", *HEADLINE_KEYS, "drop_ci95") if k in seed_run}
+                         for seed_run in run["per_seed"]]
     runs.append(entry)
     write_json(path, {"runs": runs})
     lines = [
@@ -127,17 +136,19 @@ def update_speed_table(results_dir, run):
         "speedup predicted from how one encoder layer's time grows with length on this machine, as if",
         "nothing but the layers cost time: measured close to it means AdapLeR's own machinery is cheap, and",
         "its distance to the FLOPs speedup is what short sequences lose in core utilisation. Runs over several",
-        "data seeds show the mean and, in brackets, the range over seeds.", "",
-        "| task | backbone | max len | train | dev | seeds | baseline | AdapLeR | FLOPs speedup | measured b=1 | "
-        "measured batched | measured/FLOPs (b=1) | layer-time bound b=1 | date |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "data seeds show the mean and, in brackets, the range over seeds. The drop's interval, per seed, is",
+        "a 95% paired bootstrap over the dev examples (fine-tuned minus AdapLeR, in points): how far the",
+        "drop measured on this dev split could move on another sample of the same size.", "",
+        "| task | backbone | max len | train | dev | seeds | baseline | AdapLeR | drop 95% interval (points) | "
+        "FLOPs speedup | measured b=1 | measured batched | measured/FLOPs (b=1) | layer-time bound b=1 | date |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in runs:
         cell = lambda key, form: _with_range(r, key, form)  # noqa: E731
         lines.append(
             f"| {r['task']} | {r['backbone']} | {r['max_length']} | {r['train_examples']} | {r['eval_examples']} | "
             f"{', '.join(str(s) for s in r.get('seeds', [42]))} | "
-            f"{cell('baseline_score', '{:.4f}')} | {cell('adapler_score', '{:.4f}')} | "
+            f"{cell('baseline_score', '{:.4f}')} | {cell('adapler_score', '{:.4f}')} | {_drop_intervals(r)} | "
             f"{cell('flops_speedup', '{:.2f}x')} | {cell('measured_speedup_batch1', '{:.2f}x')} | "
             f"{cell('measured_speedup_batched', '{:.2f}x')} | {r['measured_speedup_batch1'] / r['flops_speedup']:.2f} | "
             f"{_format_speedup(r.get('layer_bound_speedup_batch1'))} | {r['date']} |"

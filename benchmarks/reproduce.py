@@ -29,6 +29,7 @@ from absl import app, flags  # noqa: E402
 
 from benchmarks.report import (HEADLINE_KEYS, changed_settings, command_line, earlier_result, machine,  # noqa: E402
                                plot_tradeoff, same_settings, update_speed_table)  # noqa: E402
+from benchmarks.significance import paired_bootstrap_interval  # noqa: E402
 from benchmarks.wallclock import compare, eta_sweep, layer_time_curve  # noqa: E402
 from models.backbones import backbone_label, load_tokenizer, resolve_backbone  # noqa: E402
 from models.modeling_tf_bert import TFBertForSequenceClassification  # noqa: E402
@@ -170,6 +171,61 @@ def run_stages(dirs, name):
                f"--BATCH_SIZE={FLAGS.LR_BATCH_SIZE or FLAGS.BATCH_SIZE}")
 
 
+def dev_split(task, seed):
+    """`(split name, encoded examples)` of the dev split the benchmark scores."""
+    split = task.dev_splits[0]
+    examples = load_split(task, split, FLAGS.DATA_DIR or None, seed=seed)
+    if FLAGS.EVAL_EXAMPLES:
+        examples = examples[: FLAGS.EVAL_EXAMPLES]
+    return split, encode(examples, load_tokenizer(FLAGS.BASE_MODEL), FLAGS.MAX_LENGTH)
+
+
+def load_models(task, dirs, name):
+    """`(plain, adapler)`: the best fine-tuned epoch and the AdapLeR checkpoint of a task directory."""
+    path = resolve_backbone(FLAGS.BASE_MODEL)
+    plain = TFBertForSequenceClassification.from_pretrained(path, num_labels=task.num_labels)
+    plain.load_weights(dirs.finetuned_model(ranked_epochs(task, dirs.ft_logs)[0][0]))
+    adapler = TFBertForSequenceClassification.from_pretrained(path, num_labels=task.num_labels).to_AdapLeR()
+    adapler.load_weights(dirs.adapler_model(name))
+    return plain, adapler
+
+
+def scored(task, dev, plain, adapler):
+    """Both models on the dev examples: `(plain logits, AdapLeR's outputs, fine-tuned score, AdapLeR's score)`."""
+    metric = task.metrics[0]
+    plain_logits = predict(plain, dev, FLAGS.BATCH_SIZE)["logits"]
+    outputs = predict(adapler, dev, FLAGS.BATCH_SIZE, lr_mode=True)
+    return (plain_logits, outputs, score(task, dev.labels, plain_logits)[metric],
+            score(task, dev.labels, outputs["logits"])[metric])
+
+
+def drop_interval(task, dev, plain_logits, adapler_logits):
+    """95% paired-bootstrap interval of the fine-tuned score minus AdapLeR's on the dev examples."""
+    metric = task.metrics[0]
+    return list(paired_bootstrap_interval(lambda labels, logits: score(task, labels, logits)[metric],
+                                          dev.labels, plain_logits, adapler_logits))
+
+
+def with_drop_interval(task, dirs, name, measured, cached):
+    """`measured` with its `drop_ci95`, computed for a result from before the field when its checkpoints are here.
+
+    The scores are computed again first: a checkpoint that no longer gives the recorded scores is not the
+    one measured, and the result is left as it was.
+    """
+    if "drop_ci95" in measured or not os.path.isfile(dirs.adapler_model(name)):
+        return measured
+    _, dev = dev_split(task, measured["seed"])
+    plain_logits, outputs, *rescored = scored(task, dev, *load_models(task, dirs, name))
+    if not np.allclose(rescored, (measured["baseline_score"], measured["adapler_score"]), rtol=0, atol=1e-6):
+        print(f"== seed {measured['seed']}: the checkpoints now score {rescored[0]:.4f} and {rescored[1]:.4f}, not "
+              f"the recorded {measured['baseline_score']:.4f} and {measured['adapler_score']:.4f}; no interval added",
+              flush=True)
+        return measured
+    measured = dict(measured, drop_ci95=drop_interval(task, dev, plain_logits, outputs["logits"]))
+    write_json(cached, measured)
+    return measured
+
+
 def measure_seed(task, seed):
     """Stages (resumed where they stopped) and measurements of one data seed; cached in its task directory."""
     dirs = TaskDir(backbone_label(FLAGS.BASE_MODEL), FLAGS.TASK, seed, root=FLAGS.WORK_DIR)
@@ -182,28 +238,17 @@ def measure_seed(task, seed):
             measured = json.load(handle)
         if same_settings(measured.get("settings", {}), settings, defaults):
             print(f"== seed {seed}: measured before, {cached}", flush=True)
-            return measured
+            return with_drop_interval(task, dirs, name, measured, cached)
     measured = FLAGS.RESUME and earlier_result(results_path(), seed, settings, defaults)
     if measured:
         print(f"== seed {seed}: measured before, in {results_path()}", flush=True)
-        return measured
+        return with_drop_interval(task, dirs, name, measured, cached)
     run_stages(dirs, name)
 
-    split = task.dev_splits[0]
-    examples = load_split(task, split, FLAGS.DATA_DIR or None, seed=seed)
-    if FLAGS.EVAL_EXAMPLES:
-        examples = examples[: FLAGS.EVAL_EXAMPLES]
-    dev = encode(examples, load_tokenizer(FLAGS.BASE_MODEL), FLAGS.MAX_LENGTH)
-    path = resolve_backbone(FLAGS.BASE_MODEL)
-    plain = TFBertForSequenceClassification.from_pretrained(path, num_labels=task.num_labels)
-    plain.load_weights(dirs.finetuned_model(ranked_epochs(task, dirs.ft_logs)[0][0]))
-    adapler = TFBertForSequenceClassification.from_pretrained(path, num_labels=task.num_labels).to_AdapLeR()
-    adapler.load_weights(dirs.adapler_model(name))
-
+    split, dev = dev_split(task, seed)
+    plain, adapler = load_models(task, dirs, name)
     metric = task.metrics[0]
-    baseline = score(task, dev.labels, predict(plain, dev, FLAGS.BATCH_SIZE)["logits"])[metric]
-    outputs = predict(adapler, dev, FLAGS.BATCH_SIZE, lr_mode=True)
-    adapler_score = score(task, dev.labels, outputs["logits"])[metric]
+    plain_logits, outputs, baseline, adapler_score = scored(task, dev, plain, adapler)
     flops = flops_report(adapler.config, task.num_labels, dev.lengths, outputs["lengths"])
     batch1 = compare(plain, adapler, dev, 1, FLAGS.REPEATS, limit=FLAGS.TIMING_EXAMPLES,
                      curve=layer_time_curve(plain, 1, FLAGS.MAX_LENGTH))
@@ -215,6 +260,7 @@ def measure_seed(task, seed):
     result = {
         "seed": seed, "eval_examples": len(dev), "eval_split": split, "metric": metric,
         "baseline_score": baseline, "adapler_score": adapler_score, "drop": baseline - adapler_score,
+        "drop_ci95": drop_interval(task, dev, plain_logits, outputs["logits"]),
         "flops_speedup": flops["speedup"], "measured_speedup_batch1": batch1["measured_speedup"],
         "measured_speedup_batched": batched["measured_speedup"], "layer_bound_speedup_batch1": batch1["layer_bound_speedup"],
         "batch1": batch1, "batched": batched, "sweep": sweep,
@@ -258,14 +304,17 @@ def main(argv):
         "windows": "first MAX_LENGTH-2 word-pieces of each example",
         "settings": _settings(RUN_FLAGS + ("QUICK",)),
         "command": command_line(sys.argv), "machine": machine(),
-        "date": datetime.date.today().isoformat(),
+        # A rerun that only reads earlier measurements measured nothing today.
+        "date": max(result["date"] for result in per_seed),
     }
     os.makedirs(FLAGS.RESULTS_DIR, exist_ok=True)
     write_json(results_path(), run)
     plot_tradeoff(run, f"{os.path.splitext(results_path())[0]}_tradeoff.png")
     update_speed_table(FLAGS.RESULTS_DIR, run)
     for result in per_seed:
-        print(f"seed {result['seed']}: " + ", ".join(f"{key}={result[key]:.4f}" for key in HEADLINE_KEYS))
+        interval = result.get("drop_ci95")
+        print(f"seed {result['seed']}: " + ", ".join(f"{key}={result[key]:.4f}" for key in HEADLINE_KEYS)
+              + (f", drop 95% interval [{interval[0]:.4f}, {interval[1]:.4f}]" if interval else ""))
     print("mean: " + ", ".join(f"{key}={run[key]:.4f} [{run['range'][key][0]:.4f}, {run['range'][key][1]:.4f}]"
                                for key in HEADLINE_KEYS), flush=True)
 

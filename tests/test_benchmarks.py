@@ -88,6 +88,7 @@ def test_seeds_in_the_results_are_not_run_again_without_their_work_directory(res
     earlier = json.load(open(results / "sst2_minilm_32.json"))
     # A record from before --DISTILL_TEMPERATURE existed ran at its default, which this run uses too.
     del earlier["per_seed"][0]["settings"]["DISTILL_TEMPERATURE"]
+    earlier["per_seed"][0]["date"], earlier["per_seed"][1]["date"] = "2026-01-03", "2026-01-02"
     (tmp_path / "results").mkdir()
     with open(tmp_path / "results" / "sst2_minilm_32.json", "w") as handle:
         json.dump(earlier, handle)
@@ -96,6 +97,28 @@ def test_seeds_in_the_results_are_not_run_again_without_their_work_directory(res
     assert "run_classification" not in rerun.stdout and not (tmp_path / "empty_work").exists()
     again = json.load(open(tmp_path / "results" / "sst2_minilm_32.json"))
     assert again["per_seed"] == earlier["per_seed"] and again["flops_speedup"] == earlier["flops_speedup"]
+    # Nothing was measured today: the run is dated by its newest measurement.
+    assert again["date"] == "2026-01-03"
+
+
+def test_a_result_from_before_the_drop_interval_gets_it_from_its_checkpoints(work, data_dir, tmp_path):
+    # Other tests measure seed 1 again with other timing flags; this run leaves it measured with these.
+    _reproduce(tmp_path, work[1], data_dir, "--SEEDS=1")
+    cache = next((work[1] / "minilm" / "1" / "sst2" / "logs").glob("reproduce_bench_*_32.json"))
+    measured = json.loads(cache.read_text())
+    interval = measured.pop("drop_ci95")
+    try:
+        cache.write_text(json.dumps(measured))
+        rerun = _reproduce(tmp_path, work[1], data_dir, "--SEEDS=1")
+        assert "== seed 1: measured before" in rerun.stdout and "run_classification" not in rerun.stdout
+        assert json.loads(cache.read_text())["drop_ci95"] == interval
+        assert json.load(open(tmp_path / "sst2_minilm_32.json"))["per_seed"][0]["drop_ci95"] == interval
+        # Checkpoints that no longer give the recorded scores are not the ones measured.
+        cache.write_text(json.dumps(dict(measured, baseline_score=measured["baseline_score"] - 0.5)))
+        rerun = _reproduce(tmp_path, work[1], data_dir, "--SEEDS=1")
+        assert "no interval added" in rerun.stdout and "drop_ci95" not in json.loads(cache.read_text())
+    finally:
+        cache.write_text(json.dumps(dict(measured, drop_ci95=interval)))
 
 
 @pytest.mark.parametrize(
@@ -132,6 +155,9 @@ def test_speed_json_lists_the_run_with_every_required_key(results):
         values = [r[key] for r in run["per_seed"]]
         assert run[key] == pytest.approx(np.mean(values)) and run["range"][key] == [min(values), max(values)]
     assert run["drop"] == pytest.approx(run["baseline_score"] - run["adapler_score"])
+    for seed_run in run["per_seed"]:
+        low, high = seed_run["drop_ci95"]
+        assert low <= seed_run["drop"] <= high
     assert run["task"] == "sst2" and run["max_length"] == 32 and run["train_examples"] == 64
     assert run["eval_examples"] == 32
     for key in ("baseline_score", "adapler_score"):
@@ -155,7 +181,10 @@ def test_plot_and_table_are_written(results):
     with open(results / "sst2_minilm_32_tradeoff.png", "rb") as handle:
         assert handle.read(8) == b"\x89PNG\r\n\x1a\n"
     table = open(results / "README.md").read()
-    assert "| sst2 | all-MiniLM-L6-v2 | 32 | 64 | 32 | 1, 2 |" in table
+    row = next(line for line in table.splitlines() if line.startswith("| sst2 | all-MiniLM-L6-v2 | 32 | 64 | 32 | 1, 2 |"))
+    run = json.load(open(results / "sst2_minilm_32.json"))
+    intervals = ", ".join(f"{100 * low:.1f} to {100 * high:.1f}" for low, high in (r["drop_ci95"] for r in run["per_seed"]))
+    assert f"| {intervals} |" in row
 
 
 def test_table_names_each_runs_own_machine(tmp_path):
@@ -170,6 +199,8 @@ def test_table_names_each_runs_own_machine(tmp_path):
     table = open(tmp_path / "README.md").read()
     assert "- `python reproduce.py --TASK=sst2` (machine A)" in table
     assert "- `python reproduce.py --TASK=rte` (machine B)" in table
+    # Measured before the drop's interval was recorded: none shown.
+    assert "| 1.0000 | 1.0000 | - | 1.00x |" in table
 
 
 @pytest.mark.parametrize(
