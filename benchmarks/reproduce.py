@@ -29,7 +29,7 @@ from absl import app, flags  # noqa: E402
 
 from benchmarks.report import (HEADLINE_KEYS, changed_settings, command_line, earlier_result, machine,  # noqa: E402
                                plot_tradeoff, same_settings, update_speed_table)  # noqa: E402
-from benchmarks.significance import paired_bootstrap_interval  # noqa: E402
+from benchmarks.significance import drop_interval  # noqa: E402
 from benchmarks.wallclock import compare, eta_sweep, layer_time_curve  # noqa: E402
 from models.backbones import backbone_label, load_tokenizer, resolve_backbone  # noqa: E402
 from models.modeling_tf_bert import TFBertForSequenceClassification  # noqa: E402
@@ -199,13 +199,6 @@ def scored(task, dev, plain, adapler):
             score(task, dev.labels, outputs["logits"])[metric])
 
 
-def drop_interval(task, dev, plain_logits, adapler_logits):
-    """95% paired-bootstrap interval of the fine-tuned score minus AdapLeR's on the dev examples."""
-    metric = task.metrics[0]
-    return list(paired_bootstrap_interval(lambda labels, logits: score(task, labels, logits)[metric],
-                                          dev.labels, plain_logits, adapler_logits))
-
-
 def with_drop_interval(task, dirs, name, measured, cached):
     """`measured` with its `drop_ci95`, computed for a result from before the field when its checkpoints are here.
 
@@ -221,7 +214,7 @@ def with_drop_interval(task, dirs, name, measured, cached):
               f"the recorded {measured['baseline_score']:.4f} and {measured['adapler_score']:.4f}; no interval added",
               flush=True)
         return measured
-    measured = dict(measured, drop_ci95=drop_interval(task, dev, plain_logits, outputs["logits"]))
+    measured = dict(measured, drop_ci95=drop_interval(task, dev.labels, plain_logits, outputs["logits"]))
     write_json(cached, measured)
     return measured
 
@@ -260,7 +253,7 @@ def measure_seed(task, seed):
     result = {
         "seed": seed, "eval_examples": len(dev), "eval_split": split, "metric": metric,
         "baseline_score": baseline, "adapler_score": adapler_score, "drop": baseline - adapler_score,
-        "drop_ci95": drop_interval(task, dev, plain_logits, outputs["logits"]),
+        "drop_ci95": drop_interval(task, dev.labels, plain_logits, outputs["logits"]),
         "flops_speedup": flops["speedup"], "measured_speedup_batch1": batch1["measured_speedup"],
         "measured_speedup_batched": batched["measured_speedup"], "layer_bound_speedup_batch1": batch1["layer_bound_speedup"],
         "batch1": batch1, "batched": batched, "sweep": sweep,

@@ -2,6 +2,8 @@
 
 import numpy as np
 
+from pipeline.evaluation import score
+
 
 def paired_bootstrap_interval(metric, labels, reference, candidate, resamples=2000, level=0.95, seed=0):
     """Percentile interval of `metric(reference) - metric(candidate)` over resamples of the examples.
@@ -35,3 +37,20 @@ def paired_bootstrap_interval(metric, labels, reference, candidate, resamples=20
     tail = 50.0 * (1.0 - level)
     low, high = np.percentile(differences, [tail, 100.0 - tail])
     return float(low), float(high)
+
+
+def drop_interval(task, labels, reference_logits, candidate_logits):
+    """95% interval of the task's first metric, reference minus candidate, as `[low, high]`.
+
+    Args:
+        task: The task (its first metric is scored).
+        labels: `[N]` labels.
+        reference_logits: `[N, K]` logits of the fine-tuned model.
+        candidate_logits: `[N, K]` logits of AdapLeR on the same examples.
+
+    Returns:
+        `[low, high]` (a list, as stored in JSON).
+    """
+    metric = task.metrics[0]
+    return list(paired_bootstrap_interval(lambda rows, logits: score(task, rows, logits)[metric],
+                                          labels, reference_logits, candidate_logits))

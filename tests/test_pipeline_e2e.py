@@ -218,6 +218,9 @@ def test_run_summary_reports_scores_speedups_and_layer_lengths(run_dir, data_dir
                   "wall-clock speedup, batch 1", "wall-clock speedup, batch 16", "mean tokens entering layers 1..L"):
         assert f"| {label}" in result.stdout
     assert f"{summary['flops_speedup']:.2f}x" in result.stdout
+    low, high = summary["drop_ci95"]
+    assert low <= summary["finetuned_score"] - summary["adapler_score"] <= high
+    assert "| loss, 95% interval" in result.stdout and f"{100 * low:.1f} to {100 * high:.1f} points" in result.stdout
     # Stage 3 scored one epoch at ETA x0.5 and x1, each with the later layers at x1 and x3; every row is
     # listed, the kept one marked.
     with open(dirs.log("znorm_l2_GAMMA1_PHI0.01_tradeoff.json")) as handle:
@@ -230,3 +233,18 @@ def test_run_summary_reports_scores_speedups_and_layer_lengths(run_dir, data_dir
     late = f", later layers x{kept['late_eta_factor']:g}" if kept["late_eta_factor"] != 1 else ""
     assert f"| x{kept['eta_scale']:g}{late} |" in next(row for row in rows if "(kept)" in row)
     assert os.path.getsize(dirs.log("tradeoff_znorm_l2_GAMMA1_PHI0.01.png")) > 0
+
+
+def test_run_summary_refuses_evaluation_results_its_checkpoints_no_longer_give(run_dir, data_dir):
+    directory, dirs, _ = run_dir
+    path = dirs.log("eval_bert_validation.json")
+    recorded = json.loads(open(path).read())
+    try:
+        with open(path, "w") as handle:
+            json.dump(dict(recorded, scores={"accuracy": recorded["scores"]["accuracy"] - 0.25}), handle)
+        result = stage("tools/summarize_run.py", directory, data_dir, "--PHI=0.01", "--TIMING_EXAMPLES=8",
+                       "--TIMING_REPEATS=1", check=False)
+        assert result.returncode == 1 and "run run_classification_evaluation.py again" in result.stderr
+    finally:
+        with open(path, "w") as handle:
+            json.dump(recorded, handle)

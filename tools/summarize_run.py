@@ -3,7 +3,8 @@
     python tools/summarize_run.py --TASK=sst2 --DATA_SEED=42
 
 Reads the stage-4 results of the fine-tuned and the AdapLeR checkpoint (scores, FLOPs speedup,
-mean tokens entering each layer), times both models on the dev split with the benchmarks'
+mean tokens entering each layer), scores both again to put a 95% paired bootstrap interval on the
+loss (benchmarks/significance.py), times both models on the dev split with the benchmarks'
 interleaved timing (batch 1 and batched), prints a markdown table and writes it with the numbers
 to `logs/summary_<name>.json`. Then the trade-off stage 3 chose from: every (epoch, ETA scale) it
 scored on dev, as a table and as `logs/tradeoff_<name>.png`.
@@ -18,12 +19,14 @@ import pipeline  # noqa: F401
 from absl import flags
 
 from benchmarks.report import machine, plt
+from benchmarks.significance import drop_interval
 from benchmarks.wallclock import compare
 from pipeline.atomic import atomic_path, write_json
-from pipeline.evaluation import late_factor_suffix
+from pipeline.evaluation import late_factor_suffix, predict, score
 from pipeline.keep_rule import SCORE_TOLERANCE
 from pipeline.stage import (FLAGS, adapler_name, current_task, define_adapler_name_flags, define_common_flags,
                             load_encoded, run, task_dir, tokenizer, trained_model)
+from tasks.readers import DataError
 
 flags.DEFINE_integer("TIMING_REPEATS", 3, "Timed calls per batch and model (the median is kept).", lower_bound=1)
 flags.DEFINE_integer("TIMING_EXAMPLES", 0, "Time only the first N dev examples at batch 1 (0 = all).", lower_bound=0)
@@ -50,15 +53,25 @@ def main(argv):
     dev = load_encoded(task, split, tokenizer(), FLAGS.EVAL_EXAMPLES)
     plain, _ = trained_model(task, dirs, lr_model=False)
     adapler, _ = trained_model(task, dirs, lr_model=True)
+    before, after = plain_result["scores"][metric], adapler_result["scores"][metric]
+    plain_logits = predict(plain, dev, FLAGS.BATCH_SIZE, description="fine-tuned")["logits"]
+    adapler_logits = predict(adapler, dev, FLAGS.BATCH_SIZE, lr_mode=True, description="AdapLeR")["logits"]
+    rescored = score(task, dev.labels, plain_logits)[metric], score(task, dev.labels, adapler_logits)[metric]
+    if abs(rescored[0] - before) > 1e-6 or abs(rescored[1] - after) > 1e-6:
+        raise DataError(f"The checkpoints score {rescored[0]:.4f} and {rescored[1]:.4f} on {split}, but the evaluation "
+                         f"stage recorded {before:.4f} and {after:.4f}: run run_classification_evaluation.py again "
+                         "(with and without --LR_MODEL) on these checkpoints.")
+    interval = drop_interval(task, dev.labels, plain_logits, adapler_logits)
     timing = {
         "batch_1": compare(plain, adapler, dev, 1, FLAGS.TIMING_REPEATS, limit=FLAGS.TIMING_EXAMPLES),
         f"batch_{FLAGS.TIMING_BATCH_SIZE}": compare(plain, adapler, dev, FLAGS.TIMING_BATCH_SIZE, FLAGS.TIMING_REPEATS),
     }
-    before, after = plain_result["scores"][metric], adapler_result["scores"][metric]
     lengths = adapler_result["mean_layer_lengths"]
     rows = [
         (f"fine-tuned dev {metric}", f"{before:.4f}"),
         (f"AdapLeR dev {metric}", f"{after:.4f} ({100 * (after - before):+.2f} points)"),
+        ("loss, 95% interval", f"{100 * interval[0]:.1f} to {100 * interval[1]:.1f} points (paired bootstrap over "
+                               f"the dev examples: what the loss could be on another sample of this size)"),
         ("FLOPs speedup (dev, total)", f"{adapler_result['speedup']:.2f}x"),
     ]
     for key, result in timing.items():
@@ -72,7 +85,7 @@ def main(argv):
         ("GLUE file", os.path.relpath(dirs.glue_prediction(name, "test"))),
     ]
     write_json(dirs.log(f"summary_{name}.json"), {
-        "task": task.name, "metric": metric, "finetuned_score": before, "adapler_score": after,
+        "task": task.name, "metric": metric, "finetuned_score": before, "adapler_score": after, "drop_ci95": interval,
         "flops_speedup": adapler_result["speedup"], "mean_input_length": adapler_result["mean_input_length"],
         "mean_layer_lengths": lengths, "timing": timing, "machine": machine(),
     })
