@@ -54,6 +54,7 @@ def work(tmp_path_factory, data_dir):
     assert "== seed 1: measured before" in rerun.stdout and "== seed 2: measured before" in rerun.stdout
     assert "run_classification" not in rerun.stdout
     assert json.loads(cache.read_text())["drop_ci95"] == interval
+    assert json.load(open(results_dir / "sst2_minilm_32.json"))["per_seed"][1]["drop_ci95"] == interval
     return results_dir, work_dir
 
 
