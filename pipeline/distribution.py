@@ -152,6 +152,19 @@ def distribute(strategy, encoded, global_batch, order, rows=None, skip_steps=0):
     return strategy.distribute_datasets_from_function(dataset_fn)
 
 
+def trace_for_any_shape(step, data):
+    """Traces `step(batch)` once for every batch of `data`, whatever its size and length.
+
+    A `reduce_retracing` function otherwise traces the first batch's exact shape, again when the
+    length changes and again at the smaller last batch: a training step's trace takes 7-15 s here.
+
+    Args:
+        step: A `tf.function` taking one element of `data`.
+        data: A (distributed) dataset whose element spec leaves batch and length unknown.
+    """
+    step.get_concrete_function(data.element_spec)
+
+
 def gathered_batches(strategy, fn, encoded, batch_size, description):
     """Runs `fn(inputs, labels, indices)` on every replica over a split; yields whole batches.
 
@@ -173,6 +186,7 @@ def gathered_batches(strategy, fn, encoded, batch_size, description):
 
     step = _gathering_step(strategy, fn)
     data = distribute(strategy, encoded, batch_size, length_order(encoded))
+    trace_for_any_shape(step, data)
     for batch in tqdm(data, total=num_batches(encoded, batch_size), desc=description, leave=False):
         yield {key: value.numpy() for key, value in step(batch).items()}
 

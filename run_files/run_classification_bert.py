@@ -17,7 +17,8 @@ from tqdm import tqdm
 from models.training import global_sum, make_optimizer, replica_share, task_loss, weighted, with_token_axis
 from pipeline.atomic import save_weights, write_json
 from pipeline.data import num_batches
-from pipeline.distribution import define_distribution_flags, distribute, is_chief, weights_digest
+from pipeline.distribution import (define_distribution_flags, distribute, is_chief, trace_for_any_shape,
+                                   weights_digest)
 from pipeline.evaluation import predict, score
 from pipeline.resume import define_resume_flags
 from pipeline.stage import (FLAGS, build_model, current_task, define_common_flags, define_training_order_flags,
@@ -71,8 +72,10 @@ def main(argv):
     for epoch in range(position["epoch"], FLAGS.EPOCHS):
         done = position["batch"] if epoch == position["epoch"] else 0
         order = training_order(train, FLAGS.DATA_SEED + epoch + 1)
-        progress = tqdm(distribute(strategy, train, FLAGS.BATCH_SIZE, order, skip_steps=done), total=per_epoch,
-                        initial=done, desc=f"epoch {epoch + 1}/{FLAGS.EPOCHS}", disable=not chief)
+        data = distribute(strategy, train, FLAGS.BATCH_SIZE, order, skip_steps=done)
+        trace_for_any_shape(train_step, data)
+        progress = tqdm(data, total=per_epoch, initial=done, desc=f"epoch {epoch + 1}/{FLAGS.EPOCHS}",
+                        disable=not chief)
         for step, batch in enumerate(progress, done + 1):
             progress.set_postfix(loss=f"{float(train_step(batch)):.4f}")
             if step % FLAGS.CHECKPOINT_EVERY == 0 and step < per_epoch:

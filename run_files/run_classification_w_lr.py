@@ -209,6 +209,8 @@ def main(argv):
         done = position["batch"] if epoch == position["epoch"] else 0
         order = training_order(train, FLAGS.DATA_SEED + epoch)
         data = distribute(strategy, train, FLAGS.BATCH_SIZE, order, rows=saliencies, skip_steps=done)
+        inputs_spec, labels_spec, indices_spec, targets_spec = data.element_spec
+        trainer.trace(inputs_spec, labels_spec, targets_spec, indices_spec)
         progress = tqdm(data, total=per_epoch, initial=done, desc=f"epoch {epoch + 1}/{FLAGS.EPOCHS}",
                         disable=not chief)
         for step, (inputs, labels, indices, targets) in enumerate(progress, done + 1):
