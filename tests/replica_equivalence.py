@@ -60,6 +60,8 @@ def train(strategy, model, optimizers, cp_optimizer, encoded, saliencies, acc_st
                              strategy=strategy)
     trainer.set_lambda(50.0)
     data = distribute(strategy, encoded, GLOBAL_BATCH, example_order(encoded, shuffle_seed=5), rows=saliencies)
+    inputs_spec, labels_spec, _, targets_spec = data.element_spec
+    trainer.trace(inputs_spec, labels_spec, targets_spec)
     for step, (inputs, labels, _, targets) in enumerate(data):
         if step == steps:
             break
