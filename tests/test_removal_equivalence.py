@@ -5,7 +5,7 @@ import pytest
 import tensorflow as tf
 import transformers
 
-from pipeline.distribution import gathered_batches
+from pipeline.distribution import _gathering_step, gathered_batches
 from pipeline.evaluation import predict
 from tests.tiny import padded_batch, row, tiny_config, tiny_model, unpadded_split
 
@@ -139,6 +139,18 @@ def test_split_prediction_goes_shortest_first_and_returns_each_example_alone_in_
         alone = model(row(inputs, index, length), lr_mode=True)
         np.testing.assert_allclose(predicted["logits"][index], alone.logits.numpy()[0], atol=1e-4)
         assert predicted["lengths"][index].tolist() == [n.numpy()[0] for n in alone.lengths]
+
+
+def test_a_split_of_many_lengths_and_a_smaller_last_batch_is_gathered_with_one_trace():
+    lengths = [9, 3, 14, 5, 3, 11, 7]
+    encoded = unpadded_split(padded_batch(lengths, seed=4), lengths)
+
+    def live(inputs, labels, indices):
+        return {"length": tf.reduce_sum(inputs["attention_mask"], axis=1)}
+
+    strategy = tf.distribute.get_strategy()
+    assert len(list(gathered_batches(strategy, live, encoded, 3, "lengths"))) == 3
+    assert _gathering_step(strategy, live).experimental_get_tracing_count() == 1
 
 
 def test_prediction_before_and_after_to_adapler_runs_each_model_as_it_is():

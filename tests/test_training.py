@@ -7,7 +7,7 @@ import tensorflow as tf
 from models.saliency_target import kl_divergence, layer_kl_losses
 from models.training import (AdapLeRTrainer, NonFiniteLossError, distillation_loss, lambda_schedule, make_optimizers,
                              task_loss)
-from tests.tiny import tiny_model
+from tests.tiny import gradient_driven, tiny_model
 
 SEQ_LEN = 12
 CUE = {0: 3, 1: 4}
@@ -75,6 +75,47 @@ def test_training_lowers_the_loss_moves_eta_and_removes_tokens_at_inference():
     accuracy = np.mean(np.argmax(out.logits.numpy(), -1) == labels.numpy())
     assert accuracy >= 0.9
     assert out.lengths[-1].numpy().mean() < SEQ_LEN - 1
+
+
+# Two lengths and a smaller last batch: what one epoch of length-grouped batches brings.
+SHAPES = [(8, 12), (8, 7), (3, 12)]
+
+
+def _shaped_batches():
+    for size, length in SHAPES:
+        inputs, labels, saliencies = synthetic_batch(size, seed=length + size)
+        yield {key: value[:, :length] for key, value in inputs.items()}, labels, saliencies[:, :length]
+
+
+def _traced_trainer(seed):
+    model = tiny_model(seed=seed, num_layers=2, num_labels=2)
+    trainer = AdapLeRTrainer(model, *make_optimizers(10, learning_rate=1e-3, warmup_ratio=0.0))
+    trainer.set_lambda(50.0)
+    inputs = {key: tf.TensorSpec([None, None], tf.int32) for key in ("input_ids", "attention_mask", "token_type_ids")}
+    trainer.trace(inputs, tf.TensorSpec([None], tf.int32), tf.TensorSpec([None, None], tf.float32))
+    return model, trainer
+
+
+def test_a_traced_step_takes_batches_of_any_length_and_size_without_tracing_again():
+    _, trainer = _traced_trainer(seed=4)
+    for batch in _shaped_batches():
+        trainer.train_step(*batch)
+    assert trainer._compute.experimental_get_tracing_count() == 1
+
+
+def test_a_traced_step_updates_the_weights_as_steps_traced_for_each_shape_do():
+    traced, trainer = _traced_trainer(seed=4)
+    untraced = tiny_model(seed=4, num_layers=2, num_labels=2)
+    per_shape = AdapLeRTrainer(untraced, *make_optimizers(10, learning_rate=1e-3, warmup_ratio=0.0))
+    per_shape.set_lambda(50.0)
+    for batch in _shaped_batches():
+        trainer.train_step(*batch)
+        per_shape.train_step(*batch)
+    assert per_shape._compute.experimental_get_tracing_count() > 1
+    for one, two in zip(traced.trainable_variables, untraced.trainable_variables):
+        if gradient_driven(one.name, one.numpy()) is not None:
+            np.testing.assert_allclose(gradient_driven(one.name, one.numpy()), gradient_driven(two.name, two.numpy()),
+                                       atol=1e-6, err_msg=one.name)
 
 
 def test_gradient_accumulation_applies_once_every_k_steps():
