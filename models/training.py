@@ -307,7 +307,7 @@ class AdapLeRTrainer:
         self.encoder.THETA.assign(tf.maximum(self.encoder.THETA, THETA_MIN))
 
     def trace(self, inputs, labels, saliencies, indices=None):
-        """Traces the step once for batches of any size and length (each trace takes 10-15 s here).
+        """Traces the step once for batches of any size and length (a MiniLM trace takes about 15 s here).
 
         Without it the step is traced again when the length changes and at the smaller last batch.
 
