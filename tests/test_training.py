@@ -7,6 +7,7 @@ import tensorflow as tf
 from models.saliency_target import kl_divergence, layer_kl_losses
 from models.training import (AdapLeRTrainer, NonFiniteLossError, distillation_loss, lambda_schedule, make_optimizers,
                              task_loss)
+from pipeline.evaluation import INPUT_SPEC
 from tests.tiny import gradient_driven, tiny_model
 
 SEQ_LEN = 12
@@ -87,12 +88,16 @@ def _shaped_batches():
         yield {key: value[:, :length] for key, value in inputs.items()}, labels, saliencies[:, :length]
 
 
-def _traced_trainer(seed):
+def _trainer(seed):
     model = tiny_model(seed=seed, num_layers=2, num_labels=2)
     trainer = AdapLeRTrainer(model, *make_optimizers(10, learning_rate=1e-3, warmup_ratio=0.0))
     trainer.set_lambda(50.0)
-    inputs = {key: tf.TensorSpec([None, None], tf.int32) for key in ("input_ids", "attention_mask", "token_type_ids")}
-    trainer.trace(inputs, tf.TensorSpec([None], tf.int32), tf.TensorSpec([None, None], tf.float32))
+    return model, trainer
+
+
+def _traced_trainer(seed):
+    model, trainer = _trainer(seed)
+    trainer.trace(INPUT_SPEC, tf.TensorSpec([None], tf.int32), tf.TensorSpec([None, None], tf.float32))
     return model, trainer
 
 
@@ -105,9 +110,7 @@ def test_a_traced_step_takes_batches_of_any_length_and_size_without_tracing_agai
 
 def test_a_traced_step_updates_the_weights_as_steps_traced_for_each_shape_do():
     traced, trainer = _traced_trainer(seed=4)
-    untraced = tiny_model(seed=4, num_layers=2, num_labels=2)
-    per_shape = AdapLeRTrainer(untraced, *make_optimizers(10, learning_rate=1e-3, warmup_ratio=0.0))
-    per_shape.set_lambda(50.0)
+    untraced, per_shape = _trainer(seed=4)
     for batch in _shaped_batches():
         trainer.train_step(*batch)
         per_shape.train_step(*batch)
