@@ -1,1 +1,3 @@
-"""Analysis of which tokens the model keeps: rationale agreement and attention maps."""
+"""What the results say: rationale agreement, significance, wall-clock timing, profiled FLOPs, reports and plots."""
+
+import models  # noqa: F401  (the legacy-Keras switch, before any module of this package imports TensorFlow)

@@ -1,15 +1,15 @@
-"""Per-layer agreement of four token-importance methods with human rationales (SPEC 6)."""
+"""Per-layer agreement of four token-importance methods with human rationales (docs/method.md, section 5)."""
 
-
-import numpy as np
-import tensorflow as tf
-from tqdm import tqdm
 
 from analysis.attention_maps import cls_attention_maps
 from analysis.rationale_metrics import layer_agreement
 from models.saliency import saliency_step
 from pipeline.atomic import atomic_path, write_text
 from pipeline.data import Encoded, batches, num_batches
+
+import numpy as np
+import tensorflow as tf
+from tqdm import tqdm
 
 METHODS = ("cp", "attention", "rollout", "saliency")
 

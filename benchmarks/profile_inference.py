@@ -11,29 +11,25 @@ the machinery does not depend on training. Writes inference_profile.json and .md
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from analysis.timing import call_seconds, interleaved_medians
+from models.token_removal import extended_mask, pack_survivors
+from pipeline import cli
+from pipeline.atomic import write_json, write_text
+from pipeline.evaluation import compiled_forward
+from pipeline.flags import FLAGS, define_recipe_flag, define_run_flags
+from pipeline.loading import build_model
+from pipeline.paths import REPO
+from pipeline.provenance import command_line, machine, today
 
-import datetime  # noqa: E402
+import numpy as np
+import tensorflow as tf
+from absl import flags
 
-import numpy as np  # noqa: E402
-import pipeline  # noqa: E402,F401
-import tensorflow as tf  # noqa: E402
-from absl import app, flags  # noqa: E402
-
-from benchmarks.report import command_line, machine  # noqa: E402
-from benchmarks.wallclock import call_seconds, interleaved_medians  # noqa: E402
-from models.backbones import resolve_backbone  # noqa: E402
-from models.modeling_tf_bert import TFBertForSequenceClassification  # noqa: E402
-from models.token_removal import extended_mask, pack_survivors  # noqa: E402
-from pipeline.atomic import write_json, write_text  # noqa: E402
-from pipeline.evaluation import compiled_forward  # noqa: E402
-from pipeline.paths import REPO  # noqa: E402
-
-FLAGS = flags.FLAGS
-flags.DEFINE_string("BASE_MODEL", "all-MiniLM-L6-v2", "Backbone.")
+define_recipe_flag()
+define_run_flags()
 flags.DEFINE_list("LENGTHS", "64,256", "Sequence lengths.")
 flags.DEFINE_list("BATCHES", "1,32", "Batch sizes.")
-flags.DEFINE_integer("RUNS", 20, "Timed calls per measurement (median kept).")
+flags.DEFINE_integer("RUNS", 20, "Timed calls per measurement (median kept).", lower_bound=1)
 flags.DEFINE_string("RESULTS_DIR", os.path.join(REPO, "benchmarks", "results"), "Output folder.")
 
 
@@ -46,9 +42,8 @@ def median_ms(*functions_and_args):
 
 def main(argv):
     del argv
-    path = resolve_backbone(FLAGS.BASE_MODEL)
-    plain = TFBertForSequenceClassification.from_pretrained(path, num_labels=2)
-    adapler = TFBertForSequenceClassification.from_pretrained(path, num_labels=2).to_AdapLeR()
+    plain = build_model(FLAGS.BASE_MODEL, 2)
+    adapler = build_model(FLAGS.BASE_MODEL, 2).to_AdapLeR()
     adapler.bert.encoder.ETA.assign(np.full(adapler.config.num_hidden_layers, 1e-3, np.float32))
     layer = plain.bert.encoder.layer[0]
     predictor = adapler.bert.encoder.contribution_predictors[0]
@@ -74,7 +69,7 @@ def main(argv):
             })
             print(rows[-1], flush=True)
     result = {"backbone": FLAGS.BASE_MODEL, "rows": rows, "command": command_line(sys.argv),
-              "machine": machine(), "date": datetime.date.today().isoformat()}
+              "machine": machine(), "date": today()}
     os.makedirs(FLAGS.RESULTS_DIR, exist_ok=True)
     write_json(os.path.join(FLAGS.RESULTS_DIR, "inference_profile.json"), result)
     lines = ["# Where inference time goes", "", f"`{result['command']}` on {result['machine']}, {result['date']}.",
@@ -87,4 +82,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

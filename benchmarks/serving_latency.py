@@ -1,13 +1,15 @@
 """Batch-1 latency of the plain model and of AdapLeR in each serving runtime.
 
-    python benchmarks/serving_latency.py --TASK=sst2 --MAX_LENGTH=64 --DATA_DIR=../shared/data \
-        --WORK_DIR=benchmarks/work --SAVE_NAME=bench --GAMMA=0.05 --PHI=0.002
+    python benchmarks/serving_latency.py --RECIPE=quickstart --DATA_DIR=../shared/data --TIMING_EXAMPLES=200 \
+        --TIMING_REPEATS=5
+    python benchmarks/serving_latency.py --RECIPE=movies_512 --DIRECTORY=benchmarks/work512 --TIMING_EXAMPLES=50
 
 Runtimes: TensorFlow's graph in this process (the pipeline's compiled forward), the exported
 SavedModel loaded back (`serving_ids`), the LiteRT file in the `ai-edge-litert` interpreter
 (XNNPACK, 2 threads), and `litert_layers`: one LiteRT graph per layer with the token drop between
-them (`serving/layerwise.py`), which keeps XNNPACK on every layer. Every dev example is timed in every runtime and model in turn (interleaved,
-median of --REPEATS calls), giving p50/p95 per example and the speedup as a ratio of totals; next
+them (`serving/layerwise.py`), which keeps XNNPACK on every layer. Every dev example is timed in every
+runtime and model in turn (interleaved, median of --TIMING_REPEATS calls), giving p50/p95 per example and
+the speedup as a ratio of totals; next
 to it the FLOPs speedup, and each runtime's layer-time curve (one encoder layer at batch 1, 8..max
 length), which says how much of the FLOPs gain that runtime can turn into time.
 Writes `serving_<task>_<max length>.json` and `.md` under --RESULTS_DIR.
@@ -16,46 +18,31 @@ Writes `serving_<task>_<max length>.json` and `.md` under --RESULTS_DIR.
 import os
 import sys
 import tempfile
-import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from analysis.timing import curve_lengths, interleaved_medians
+from pipeline import cli
+from pipeline.atomic import write_json, write_text
+from pipeline.evaluation import compiled_forward, flops_report
+from pipeline.flags import FLAGS, define_adapler_name_flags, define_common_flags, define_timing_flags
+from pipeline.loading import best_finetuned, load_trained
+from pipeline.paths import REPO
+from pipeline.provenance import command_line, machine, today
+from serving.layerwise import LayerwiseLiteRT, export_layerwise
+from serving.litert import LiteRTModel, convert
+from serving.module import ServingModule, save
+from serving.tokenization import InGraphTokenizer
 
-import models  # noqa: E402,F401
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-from absl import app, flags  # noqa: E402
+import numpy as np
+import tensorflow as tf
+from absl import flags
 
-from benchmarks.report import command_line, machine  # noqa: E402
-from benchmarks.wallclock import curve_lengths, interleaved_medians  # noqa: E402
-from models.backbones import backbone_label, load_tokenizer, resolve_backbone  # noqa: E402
-from models.modeling_tf_bert import TFBertForSequenceClassification  # noqa: E402
-from pipeline.atomic import write_json, write_text  # noqa: E402
-from pipeline.data import encode  # noqa: E402
-from pipeline.evaluation import compiled_forward, flops_report  # noqa: E402
-from pipeline.paths import REPO, TaskDir  # noqa: E402
-from pipeline.stage import ranked_epochs  # noqa: E402
-from serving.layerwise import LayerwiseLiteRT, export_layerwise  # noqa: E402
-from serving.litert import LiteRTModel, convert  # noqa: E402
-from serving.module import ServingModule, save  # noqa: E402
-from serving.tokenization import InGraphTokenizer  # noqa: E402
-from tasks.registry import get_task, load_split  # noqa: E402
-
-flags.DEFINE_string("TASK", "sst2", "Task.")
-flags.DEFINE_string("BASE_MODEL", "all-MiniLM-L6-v2", "Backbone.")
-flags.DEFINE_integer("MAX_LENGTH", 64, "Max tokens per example (first window of long texts).")
-flags.DEFINE_integer("DATA_SEED", 42, "Seed of the task directory.")
-flags.DEFINE_string("DATA_DIR", os.environ.get("ADAPLER_DATA_DIR", ""), "Local data (empty = tensorflow-datasets).")
-flags.DEFINE_string("WORK_DIR", os.path.join(REPO, "benchmarks", "work"), "Root of the task directories.")
-flags.DEFINE_string("SAVE_NAME", "bench", "AdapLeR run name (with --GAMMA and --PHI).")
-flags.DEFINE_float("GAMMA", 0.05, "GAMMA of the AdapLeR run.")
-flags.DEFINE_float("PHI", 0.002, "PHI of the AdapLeR run.")
+define_common_flags()
+define_adapler_name_flags()
+define_timing_flags()
 flags.DEFINE_float("ETA_SCALE", 1.0, "Times the checkpoint's ETA (the inference-time speed knob of --ETA_SCALES).",
                    lower_bound=0.0)
-flags.DEFINE_integer("EXAMPLES", 100, "Dev examples timed at batch 1.", lower_bound=1)
-flags.DEFINE_integer("REPEATS", 5, "Timed calls per example, runtime and model (median kept).", lower_bound=1)
 flags.DEFINE_integer("THREADS", 2, "LiteRT interpreter threads.", lower_bound=1)
 flags.DEFINE_string("RESULTS_DIR", os.path.join(REPO, "benchmarks", "results"), "Where results are written.")
-FLAGS = flags.FLAGS
 
 
 class _LayerModule(tf.Module):
@@ -92,7 +79,7 @@ def layer_curves(model, folder):
     calls = [(run, args) for run in runtimes.values() for args in inputs]
     for run, args in calls:
         run(*args)
-    medians = interleaved_medians(calls, max(FLAGS.REPEATS, 10))
+    medians = interleaved_medians(calls, max(FLAGS.TIMING_REPEATS, 10))
     return {name: (lengths, medians[i * len(lengths):(i + 1) * len(lengths)]) for i, name in enumerate(runtimes)}
 
 
@@ -120,17 +107,13 @@ def _percentiles(seconds):
 
 def main(argv):
     del argv
-    task = get_task(FLAGS.TASK)
-    dirs = TaskDir(backbone_label(FLAGS.BASE_MODEL), FLAGS.TASK, FLAGS.DATA_SEED, root=FLAGS.WORK_DIR)
-    path = resolve_backbone(FLAGS.BASE_MODEL)
-    plain = TFBertForSequenceClassification.from_pretrained(path, num_labels=task.num_labels)
-    plain.load_weights(dirs.finetuned_model(ranked_epochs(task, dirs.ft_logs)[0][0]))
-    adapler = TFBertForSequenceClassification.from_pretrained(path, num_labels=task.num_labels).to_AdapLeR()
-    adapler.load_weights(dirs.adapler_model(dirs.adapler_name(FLAGS.SAVE_NAME, FLAGS.GAMMA, FLAGS.PHI)))
+    task = cli.task()
+    dirs = cli.task_dir().require()
+    plain = load_trained(FLAGS.BASE_MODEL, task.num_labels, best_finetuned(task, dirs)[0])
+    adapler = load_trained(FLAGS.BASE_MODEL, task.num_labels, dirs.adapler_model(cli.adapler_name(dirs)))
     adapler.bert.encoder.ETA.assign(adapler.bert.encoder.ETA * FLAGS.ETA_SCALE)
-    tokenizer = load_tokenizer(FLAGS.BASE_MODEL)
-    examples = load_split(task, task.dev_splits[0], FLAGS.DATA_DIR or None, seed=FLAGS.DATA_SEED)[: FLAGS.EXAMPLES]
-    dev = encode(examples, tokenizer, FLAGS.MAX_LENGTH)
+    tokenizer = cli.tokenizer()
+    dev = cli.encoded(task, task.dev_splits[0], tokenizer, FLAGS.TIMING_EXAMPLES)
     inputs = [{"input_ids": tf.constant(ids[None]), "attention_mask": tf.ones([1, len(ids)], tf.int32),
                "token_type_ids": tf.constant(types[None])} for ids, types in zip(dev.input_ids, dev.token_type_ids)]
     with tempfile.TemporaryDirectory() as folder:
@@ -142,15 +125,15 @@ def main(argv):
         calls = [(runtimes[model][runtime], None) for runtime in names for model in ("plain", "adapler")]
         for function, _ in calls:
             function(inputs[0])
-        times = np.array([interleaved_medians([(f, (x,)) for f, _ in calls], FLAGS.REPEATS) for x in inputs])
+        times = np.array([interleaved_medians([(f, (x,)) for f, _ in calls], FLAGS.TIMING_REPEATS) for x in inputs])
     lengths = np.stack([compiled_forward(adapler, True)(x)[1].numpy()[0] for x in inputs])
     flops = flops_report(adapler.config, task.num_labels, dev.lengths, lengths)
     result = {"task": FLAGS.TASK, "backbone": FLAGS.BASE_MODEL, "max_length": FLAGS.MAX_LENGTH,
-              "examples": len(inputs), "repeats": FLAGS.REPEATS, "eta_scale": FLAGS.ETA_SCALE,
+              "examples": len(inputs), "repeats": FLAGS.TIMING_REPEATS, "eta_scale": FLAGS.ETA_SCALE,
               "flops_speedup": flops["speedup"],
               "mean_input_length": float(dev.lengths.mean()), "mean_layer_lengths": lengths.mean(0).tolist(),
               "runtimes": {}, "command": command_line(sys.argv), "machine": machine(),
-              "date": time.strftime("%Y-%m-%d")}
+              "date": today()}
     for i, runtime in enumerate(names):
         plain_s, adapler_s = times[:, 2 * i], times[:, 2 * i + 1]
         measured = float(plain_s.sum() / adapler_s.sum())
@@ -189,4 +172,4 @@ def table(result):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds the task directory tree of SPEC section 1 for one (backbone, task, seed):
+# Builds the task directory tree (docs/stages.md) for one (backbone, task, seed):
 #   directory/<backbone>/<seed>/<task>/{models/adaptive_lr,logs,data/sals/*,data/attn/*}
 # The root is this folder, or $ADAPLER_DIRECTORY when set. Idempotent: existing directories and files are left as they are.
 set -euo pipefail

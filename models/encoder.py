@@ -3,11 +3,6 @@
 from dataclasses import dataclass
 from typing import Optional
 
-import tensorflow as tf
-from transformers.modeling_tf_outputs import TFBaseModelOutput
-from transformers.modeling_tf_utils import keras
-from transformers.models.bert.modeling_tf_bert import TFBertEncoder
-
 from models.contribution_predictor import ContributionPredictor
 from models.token_removal import (
     MASKED,
@@ -19,6 +14,11 @@ from models.token_removal import (
     scatter_to_positions,
     soft_removal,
 )
+
+import tensorflow as tf
+from transformers.modeling_tf_outputs import TFBaseModelOutput
+from transformers.modeling_tf_utils import keras
+from transformers.models.bert.modeling_tf_bert import TFBertEncoder
 
 CP_UNITS = 32
 INITIAL_LAMBDA = 1000.0

@@ -1,4 +1,4 @@
-"""Analytic FLOPs of BERT and AdapLeR from the model config (SPEC 3).
+"""Analytic FLOPs of BERT and AdapLeR from the model config (docs/method.md, section 4).
 
 Counted the way TensorFlow's profiler counts the real graph: a matmul is `2 m n k`, an
 element-wise op one per output element, softmax five per element, LayerNorm `9 d + 3` per

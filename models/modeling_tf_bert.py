@@ -1,21 +1,22 @@
 """`TFBertForSequenceClassification` with AdapLeR: `to_AdapLeR()`, `lr_mode` and per-layer lengths.
 
 Subclasses transformers' TF BERT classes; only the encoder, the main layer's call and the
-classifier's call are overridden, so checkpoints of the plain model load unchanged.
+classifier's call are overridden, so checkpoints of the plain model load unchanged. `to_AdapLeR()`
+records the Contribution Predictors in the config (`adapler_cp_units`), so `save_pretrained(dir)`
+and `from_pretrained(dir)` round-trip an AdapLeR model, CPs, ETA and THETA included.
 """
 
 from dataclasses import dataclass
 from typing import Optional
 
-import models  # noqa: F401  (sets the legacy-Keras switch before TensorFlow loads)
+from models.checkpoints import CheckpointError, check_compatible
+from models.encoder import CP_UNITS, AdapLeREncoder
+
 import tensorflow as tf
 import transformers
 from transformers.modeling_tf_outputs import TFBaseModelOutputWithPooling, TFSequenceClassifierOutput
 from transformers.modeling_tf_utils import unpack_inputs
 from transformers.models.bert.modeling_tf_bert import TFBertMainLayer
-
-from models.checkpoints import CheckpointError, check_compatible
-from models.encoder import CP_UNITS, AdapLeREncoder
 
 
 @dataclass
@@ -167,7 +168,8 @@ class TFBertForSequenceClassification(transformers.TFBertForSequenceClassificati
         """Adds a Contribution Predictor per layer and the lambda/ETA/THETA state.
 
         The new variables are built at once, so `load_weights` of an AdapLeR `.h5` works right
-        after this call. Calling it twice does nothing the second time.
+        after this call, and recorded in the config, so `save_pretrained` keeps them. Calling it
+        twice does nothing the second time.
 
         Args:
             cp_units: Width of each CP's hidden layer.
@@ -177,8 +179,22 @@ class TFBertForSequenceClassification(transformers.TFBertForSequenceClassificati
         """
         if not self.built:
             self.build_in_name_scope()
-        self.bert.encoder.add_contribution_predictors(cp_units)
+        self.config.adapler_cp_units = getattr(self.config, "adapler_cp_units", None) or cp_units
+        with tf.name_scope(self.name):
+            self._add_contribution_predictors()
         return self
+
+    def _add_contribution_predictors(self):
+        # Under the model's and the main layer's scopes, as `build` names every other weight, so the
+        # names `save_pretrained` writes are the ones `from_pretrained` looks for.
+        with tf.name_scope(self.bert.name):
+            self.bert.encoder.add_contribution_predictors(self.config.adapler_cp_units)
+
+    def build(self, input_shape=None):
+        """Builds the model, with the Contribution Predictors when the config has them (`from_pretrained`)."""
+        super().build(input_shape)
+        if getattr(self.config, "adapler_cp_units", None):
+            self._add_contribution_predictors()
 
     def load_weights(self, filepath, *args, **kwargs):
         """Keras `load_weights`, checking first that an `.h5` file fits this model."""

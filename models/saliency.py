@@ -1,4 +1,4 @@
-"""Gradient x input saliency of the gold logit with respect to the embedding output (SPEC 5)."""
+"""Gradient x input saliency of the gold logit with respect to the embedding output (docs/method.md, section 3)."""
 
 import tensorflow as tf
 

@@ -1,8 +1,8 @@
-"""The per-layer saliency targets of SPEC 4.2 and the weighted KL between them and the CPs."""
-
-import tensorflow as tf
+"""The per-layer saliency targets of docs/method.md, section 2 and the weighted KL between them and the CPs."""
 
 from models.token_removal import scale_cls, soft_removal
+
+import tensorflow as tf
 
 
 def _normalise(values):

@@ -8,7 +8,7 @@ SOFT_REMOVAL_BETA = 0.1
 
 
 def scale_cls(scores, theta):
-    """Re-weights the [CLS] score by `theta` and renormalises (THETA of SPEC 2/4.2).
+    """Re-weights the [CLS] score by `theta` and renormalises (THETA, docs/method.md sections 1 and 2).
 
     Args:
         scores: `[B, T]` scores summing to 1 over the support.
@@ -23,7 +23,7 @@ def scale_cls(scores, theta):
 
 
 def soft_removal(scores, delta, lam, beta=SOFT_REMOVAL_BETA):
-    """Log-space keep factor of each token, `S(x)` of SPEC section 2.
+    """Log-space keep factor of each token, `S(x)` of docs/method.md, section 1.
 
     Zero (keep) for scores above the threshold, steeply negative below it; `lam` sets the
     steepness. At `lam = 1e20` every token under the threshold gets exactly -10000.
@@ -45,7 +45,7 @@ def soft_removal(scores, delta, lam, beta=SOFT_REMOVAL_BETA):
 
 
 def initial_acc_mask(attention_mask):
-    """The live-token mask of SPEC section 2: 0 at [CLS] and padding, 1 elsewhere ([SEP] included).
+    """The live-token mask (docs/method.md, section 1): 0 at [CLS] and padding, 1 elsewhere ([SEP] included).
 
     Args:
         attention_mask: `[B, T]` 0/1 padding mask, [CLS] at position 0.

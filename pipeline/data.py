@@ -2,6 +2,8 @@
 
 from dataclasses import dataclass
 
+from tasks.readers import DataError
+
 import numpy as np
 import tensorflow as tf
 
@@ -29,6 +31,19 @@ class Encoded:
         """The examples at `indices`, in that order."""
         return Encoded([self.input_ids[i] for i in indices], [self.token_type_ids[i] for i in indices],
                        self.labels[indices], self.max_length)
+
+
+def at_least(encoded, min_length):
+    """Indices of the examples of at least `min_length` tokens ([CLS] and [SEP] included).
+
+    Raises:
+        DataError: No example is that long.
+    """
+    kept = np.flatnonzero(encoded.lengths >= min_length)
+    if not len(kept):
+        raise DataError(f"No training example has --MIN_TRAIN_LENGTH={min_length} tokens or more (the longest has "
+                        f"{encoded.lengths.max()}).")
+    return kept
 
 
 def encode(examples, tokenizer, max_length):
@@ -79,6 +94,14 @@ def length_grouped_order(encoded, shuffle_seed, batch_size, window=50):
     full = len(order) // batch_size
     batches = order[: full * batch_size].reshape(full, batch_size)[rng.permutation(full)]
     return np.concatenate([batches.reshape(-1), order[full * batch_size:]])
+
+
+def training_order(encoded, shuffle_seed, batch_size, group_by_length=False):
+    """The example order of one training epoch: shuffled by `shuffle_seed`, batches of similar lengths
+    with `group_by_length` (the epoch loop passes the data seed plus the 0-based epoch)."""
+    if group_by_length:
+        return length_grouped_order(encoded, shuffle_seed, batch_size)
+    return example_order(encoded, shuffle_seed=shuffle_seed)
 
 
 def length_order(encoded):

@@ -7,34 +7,18 @@ per step, and one step consumes the same examples one device would.
 import hashlib
 import os
 
+from models.replicas import with_token_axis
+from pipeline.data import dataset, length_order, num_batches
+
 import numpy as np
 import tensorflow as tf
-from absl import flags
 from tqdm import tqdm
-
-from models.training import with_token_axis
-from pipeline.data import dataset, length_order, num_batches
 
 STRATEGIES = ("default", "mirrored", "multi_worker")
 
 
 class DistributionError(ValueError):
     """Distribution flags that cannot work together or on this machine."""
-
-
-def define_distribution_flags():
-    """`--STRATEGY`, `--MULTI_GPU` (the original's shorthand), `--CPU_REPLICAS` and `--DETERMINISTIC`."""
-    flags.DEFINE_enum("STRATEGY", "default", list(STRATEGIES),
-                      "default: one device. mirrored: every local GPU (or the --CPU_REPLICAS logical CPUs). "
-                      "multi_worker: MultiWorkerMirroredStrategy over the cluster in $TF_CONFIG. --BATCH_SIZE is "
-                      "the global batch, split evenly over the replicas.")
-    flags.DEFINE_bool("MULTI_GPU", False, "The original's flag: same as --STRATEGY=mirrored.")
-    flags.DEFINE_integer("CPU_REPLICAS", 0,
-                         "Split the CPU into N logical devices before TensorFlow starts and mirror over them "
-                         "(tests, CPU-only machines); 0 = no split.", lower_bound=0)
-    flags.DEFINE_bool("DETERMINISTIC", False,
-                      "Deterministic TensorFlow ops (tf.config.experimental.enable_op_determinism): the same "
-                      "flags give the same weights, e.g. after a resumed run. Slower on some kernels.")
 
 
 def strategy_from_flags(values):
@@ -156,7 +140,7 @@ def trace_for_any_shape(step, data):
     """Traces `step(batch)` once for every batch of `data`, whatever its size and length.
 
     A `reduce_retracing` function otherwise traces the first batch's exact shape, again when the
-    length changes and again at the smaller last batch: a MiniLM training step's trace takes 13-16 s here.
+    length changes and again at the smaller last batch, and a training step takes seconds to trace.
 
     Args:
         step: A `tf.function` taking one element of `data`.

@@ -2,13 +2,13 @@
 
 import contextlib
 
-import numpy as np
-import tensorflow as tf
-
 from models.flops import adapler_flops, bert_flops, speedup
+from pipeline.atomic import write_pickle
 from pipeline.distribution import gathered_batches
 from tasks.metrics import compute
 
+import numpy as np
+import tensorflow as tf
 
 INPUT_SPEC = {k: tf.TensorSpec([None, None], tf.int32) for k in ("input_ids", "attention_mask", "token_type_ids")}
 _COMPILED = {}
@@ -154,3 +154,24 @@ def flops_report(config, num_labels, input_lengths, layer_lengths):
     else:
         own = adapler_flops(config, layer_lengths, num_labels, input_length=input_lengths)
     return {"bert": baseline, "model": own, "speedup": speedup(baseline, own)}
+
+
+def write_flops_per_example(path, checkpoint, split, encoded, layer_lengths, flops):
+    """`logs/flops_per_example.pickle` of stages 4 and 5, as the original writes it, with more beside.
+
+    `bert` and `adapler` are the original's keys: per-example FLOPs of the plain model at each
+    example's unpadded length and of the evaluated model (for a plain checkpoint, the same), as lists.
+
+    Args:
+        path: The pickle.
+        checkpoint: The evaluated checkpoint.
+        split: The split.
+        encoded: Its `Encoded` examples.
+        layer_lengths: `[N, L]` tokens entering each layer, or None for a plain model.
+        flops: `flops_report` of the same examples.
+    """
+    write_pickle(path, {
+        "bert": flops["bert"].tolist(), "adapler": flops["model"].tolist(),
+        "checkpoint": checkpoint, "split": split, "input_lengths": encoded.lengths, "layer_lengths": layer_lengths,
+        "bert_flops": flops["bert"], "model_flops": flops["model"],
+    })

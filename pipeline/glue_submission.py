@@ -6,12 +6,12 @@ import os
 import zipfile
 from collections import Counter
 
-import numpy as np
-
 from pipeline.atomic import atomic_path
 from pipeline.paths import TaskDir
 from tasks.readers import DataError
 from tasks.registry import TASKS, load_split
+
+import numpy as np
 
 # The server's files in its own order, with the row counts of the official test sets.
 OFFICIAL_ROWS = {"CoLA": 1063, "SST-2": 1821, "MRPC": 1725, "STS-B": 1379, "QQP": 390965, "MNLI-m": 9796,

@@ -1,4 +1,4 @@
-"""The task directory of SPEC section 1 and the names of the artefacts in it."""
+"""The task directory of a (backbone, seed, task) and the names of the artefacts in it (docs/stages.md)."""
 
 import glob
 import os
@@ -103,7 +103,9 @@ class TaskDir:
     def finetuned_model(self, epoch):
         return os.path.join(self.path, "models", f"bert_{self.task}_{epoch}.h5")
 
-    def adapler_name(self, save_name, gamma, phi):
+    @staticmethod
+    def adapler_name(save_name, gamma, phi):
+        """`<SAVE_NAME>_GAMMA<g>_PHI<p>`: the name of an AdapLeR run's checkpoint and logs."""
         return f"{save_name}_GAMMA{gamma:g}_PHI{phi:g}"
 
     def adapler_model(self, name):

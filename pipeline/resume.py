@@ -14,20 +14,13 @@ import pickle
 import shutil
 import tempfile
 
-import tensorflow as tf
-from absl import flags
-
 from pipeline.atomic import write_pickle, write_text
 
-# Flags that change how a run is executed or checkpointed, not what it computes.
-EXECUTION_FLAGS = ("RESUME", "CHECKPOINT_EVERY", "STRATEGY", "MULTI_GPU", "CPU_REPLICAS")
+import tensorflow as tf
 
-
-def define_resume_flags():
-    flags.DEFINE_bool("RESUME", True, "Resume from the newest checkpoint a run with the same flags left in the "
-                      "task directory's resume/ folder; false = start over (the old checkpoints are replaced).")
-    flags.DEFINE_integer("CHECKPOINT_EVERY", 200, "Steps between resume checkpoints (one more at each epoch end).",
-                         lower_bound=1)
+# Flags that change how a run is executed, checkpointed or configured, not what it computes (a recipe's
+# values are compared one by one).
+EXECUTION_FLAGS = ("RESUME", "CHECKPOINT_EVERY", "STRATEGY", "MULTI_GPU", "CPU_REPLICAS", "DIRECTORY", "RECIPE")
 
 
 class ResumeError(ValueError):

@@ -10,13 +10,10 @@ outputs go to that checkpoint's task directory (or beside it) and are named afte
 `tools/make_glue_submission.py` collects the files into the zip the server takes.
 """
 
-import _bootstrap  # noqa: F401
-
-import pipeline  # noqa: F401
+from pipeline import cli
 from pipeline.atomic import write_text
-from pipeline.evaluation import flops_report, predict, predictions_from_logits
-from pipeline.stage import (FLAGS, current_task, define_checkpoint_flags, define_common_flags, load_encoded, run,
-                            run_name, task_dir, tokenizer, trained_model, write_flops_per_example)
+from pipeline.evaluation import flops_report, predict, predictions_from_logits, write_flops_per_example
+from pipeline.flags import FLAGS, define_checkpoint_flags, define_common_flags
 from tasks.readers import DataError
 
 define_checkpoint_flags("test", "GLUE test split to predict: test, or for MNLI also test_mismatched and ax.")
@@ -31,27 +28,28 @@ def format_prediction(task, value):
 
 def main(argv):
     del argv
-    task = current_task()
+    task = cli.task()
     if not task.glue_files:
         raise DataError(f"--TASK {task.name} is not a GLUE task; use run_files/run_classification_evaluation.py.")
     if FLAGS.SPLIT not in task.glue_files:
         raise DataError(f"--SPLIT {FLAGS.SPLIT}: the GLUE test splits of {task.name} are "
                         f"{', '.join(task.glue_files)}.")
-    dirs = task_dir().require()
+    dirs = cli.task_dir().require()
     # The submission needs every test example, so --EVAL_EXAMPLES does not apply here.
-    encoded = load_encoded(task, FLAGS.SPLIT, tokenizer())
-    model, checkpoint = trained_model(task, dirs, FLAGS.LR_MODEL, FLAGS.MODEL_PATH)
+    encoded = cli.encoded(task, FLAGS.SPLIT, cli.tokenizer())
+    model, checkpoint = cli.trained_model(task, dirs, FLAGS.LR_MODEL)
     outputs = predict(model, encoded, FLAGS.BATCH_SIZE, lr_mode=FLAGS.LR_MODEL, description=FLAGS.SPLIT)
     predictions = predictions_from_logits(task, outputs["logits"])
-    path = dirs.glue_prediction(run_name(dirs), FLAGS.SPLIT)
+    path = dirs.glue_prediction(cli.run_name(dirs), FLAGS.SPLIT)
     lines = ["index\tprediction"] + [f"{i}\t{format_prediction(task, p)}" for i, p in enumerate(predictions)]
     write_text(path, "\n".join(lines) + "\n")
     flops = flops_report(model.config, task.num_labels, encoded.lengths, outputs["lengths"])
-    write_flops_per_example(dirs, checkpoint, FLAGS.SPLIT, encoded, outputs, flops)
+    write_flops_per_example(dirs.log("flops_per_example.pickle"), checkpoint, FLAGS.SPLIT, encoded,
+                            outputs["lengths"], flops)
     print(f"GLUE FILE ({task.glue_files[FLAGS.SPLIT]}): {path}")
     print(f"COUNT: {len(encoded)}")
     print(f"SPEEDUP (TOTAL): {flops['speedup']:.4f}", flush=True)
 
 
 if __name__ == "__main__":
-    run(main)
+    cli.run(main)

@@ -11,11 +11,11 @@ the graphs, computed as in `model(..., lr_mode=True)`.
 
 import tempfile
 
-import numpy as np
-import tensorflow as tf
-
 from models.token_removal import initial_acc_mask, live_lengths
 from serving.litert import convert, interpreter
+
+import numpy as np
+import tensorflow as tf
 
 
 class LayerwiseModule(tf.Module):

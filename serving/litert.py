@@ -7,10 +7,10 @@ its signature runner resizes the inputs to each call's `[batch, length]`.
 
 import re
 
+from pipeline.atomic import atomic_path
+
 import numpy as np
 import tensorflow as tf
-
-from pipeline.atomic import atomic_path
 
 
 class ConversionError(RuntimeError):

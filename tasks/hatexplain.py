@@ -13,9 +13,9 @@ import logging
 import os
 from collections import Counter
 
-import numpy as np
-
 from tasks.readers import DataError, Example, require_file
+
+import numpy as np
 
 # HuggingFace's ids, which the original code and its checkpoints use.
 LABELS = ("hatespeech", "normal", "offensive")

@@ -1,13 +1,13 @@
 """Documents with human rationales (ERASER movie reviews, HateXplain) as windows of word-pieces
-with rationale masks (SPEC 6)."""
+with rationale masks (docs/method.md, section 5)."""
 
 import os
 from dataclasses import dataclass
 
-import numpy as np
-
 from tasks.hatexplain import posts
 from tasks.readers import ERASER_LABELS, DataError, eraser_records
+
+import numpy as np
 
 RATIONALE_TASKS = ("movie_rationales", "hatexplain")
 

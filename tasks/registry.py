@@ -10,11 +10,11 @@ import os
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
-import numpy as np
-
 from tasks.hatexplain import LABELS as HATEXPLAIN_LABELS
 from tasks.hatexplain import majority_label, read_hatexplain
 from tasks.readers import DataError, Example, read_ag_news, read_dbpedia, read_eraser, read_glue_tsv, read_imdb
+
+import numpy as np
 
 SPLITS = ("train", "validation", "test")
 

@@ -1,15 +1,13 @@
-"""Shared test set-up: legacy Keras before TensorFlow, the repo on sys.path, the data folder."""
+"""Shared test set-up: the project's packages before TensorFlow, and the data folder."""
 
 import os
-import sys
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
+import models  # noqa: F401  (the legacy-Keras switch, before any test module imports TensorFlow)
+from pipeline.paths import REPO
 
-import models  # noqa: E402,F401  (sets TF_USE_LEGACY_KERAS before TensorFlow is imported)
-import pytest  # noqa: E402
+import pytest
 
-DATA_DIR = os.environ.get("ADAPLER_DATA_DIR", os.path.join(ROOT, "..", "shared", "data"))
+DATA_DIR = os.environ.get("ADAPLER_DATA_DIR", os.path.join(REPO, "..", "shared", "data"))
 
 
 @pytest.fixture(scope="session")

@@ -6,27 +6,17 @@ largest difference between the two runs and how far the update moved the weights
 """
 
 import json
-import os
-import sys
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path[:0] = [ROOT, os.path.join(ROOT, "tests")]
+from models.adapler_training import AdapLeRTrainer, make_optimizers
+from models.optimizers import make_optimizer
+from models.saliency import padded_saliency_step
+from pipeline.data import Encoded, example_order
+from pipeline.distribution import distribute, gathered_batches, split_cpu
+from pipeline.evaluation import predict
+from tests.tiny import gradient_driven, tiny_model
 
-import models  # noqa: E402,F401  (legacy Keras before TensorFlow)
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-
-from pipeline.distribution import split_cpu  # noqa: E402
-
-split_cpu(2)
-tf.config.experimental.enable_op_determinism()
-
-from models.saliency import padded_saliency_step  # noqa: E402
-from models.training import AdapLeRTrainer, make_optimizer, make_optimizers  # noqa: E402
-from pipeline.data import Encoded, example_order  # noqa: E402
-from pipeline.distribution import distribute, gathered_batches  # noqa: E402
-from pipeline.evaluation import predict  # noqa: E402
-from tiny import gradient_driven, tiny_model  # noqa: E402
+import numpy as np
+import tensorflow as tf
 
 MAX_LENGTH, GLOBAL_BATCH = 16, 4
 
@@ -60,12 +50,11 @@ def train(strategy, model, optimizers, cp_optimizer, encoded, saliencies, acc_st
                              strategy=strategy)
     trainer.set_lambda(50.0)
     data = distribute(strategy, encoded, GLOBAL_BATCH, example_order(encoded, shuffle_seed=5), rows=saliencies)
-    inputs_spec, labels_spec, _, targets_spec = data.element_spec
-    trainer.trace(inputs_spec, labels_spec, targets_spec)
-    for step, (inputs, labels, _, targets) in enumerate(data):
+    trainer.trace(data.element_spec)
+    for step, element in enumerate(data):
         if step == steps:
             break
-        trainer.train_step(inputs, labels, targets)
+        trainer.train_step(element)
     return model
 
 
@@ -122,6 +111,9 @@ def inference_case(mirrored):
 
 
 def main():
+    # Logical devices must be configured before TensorFlow initialises.
+    split_cpu(2)
+    tf.config.experimental.enable_op_determinism()
     mirrored = tf.distribute.MirroredStrategy([device.name for device in tf.config.list_logical_devices("CPU")])
     result = {
         "replicas": mirrored.num_replicas_in_sync,

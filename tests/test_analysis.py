@@ -1,11 +1,11 @@
 """Attention maps, the rationale evaluation loop and the token-drop map on tiny random models."""
 
-import numpy as np
-import pytest
-
 from analysis.attention_maps import cls_attention_maps
 from tasks.rationales import RationaleWindow
 from tests.tiny import padded_batch, row, tiny_model
+
+import numpy as np
+import pytest
 
 LENGTHS = [9, 6, 12]
 

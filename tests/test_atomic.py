@@ -2,9 +2,9 @@
 
 import os
 
-import pytest
-
 from pipeline.atomic import atomic_path, write_json
+
+import pytest
 
 
 def test_failed_write_leaves_the_previous_file_and_no_temporary(tmp_path):

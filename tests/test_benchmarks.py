@@ -1,100 +1,126 @@
-"""The reproduction benchmark's quick mode on a tiny real slice: results schema, plot and table."""
+"""The reproduction benchmark on the `quick` recipe (a tiny real slice): caching, results schema, plot and table;
+and the timing helpers it measures with."""
 
 import json
 import os
 import subprocess
 import sys
 
+from analysis.reproduction_report import update_speed_table
+from analysis.result_cache import earlier_result, same_settings
+from analysis.timing import interleaved_medians, layer_bound_speedup, layer_time_curve
+from pipeline.paths import REPO
+from pipeline.provenance import command_line
+from tests.tiny import tiny_model
+
 import numpy as np
 import pytest
 import tensorflow as tf
-
-from benchmarks.report import earlier_result, same_settings, update_speed_table
-from benchmarks.wallclock import interleaved_medians, layer_bound_speedup, layer_time_curve
-from pipeline.paths import REPO
-from tiny import tiny_model
 
 HEADLINE = {"baseline_score", "adapler_score", "drop", "flops_speedup", "measured_speedup_batch1",
             "measured_speedup_batched", "layer_bound_speedup_batch1"}
 RUN_KEYS = {"task", "backbone", "max_length", "train_examples", "eval_examples", "range", "seeds", "per_seed",
             "command", "machine", "date"} | HEADLINE
+slow = pytest.mark.slow
 
 
 def _reproduce(results_dir, work_dir, data_dir, *extra, succeed=True):
-    command = [sys.executable, os.path.join(REPO, "benchmarks", "reproduce.py"), "--QUICK", "--TASK=sst2",
-               "--SEEDS=1,2", "--LR_BATCH_SIZE=16", "--LAMBDAS=50", "--MIN_TRAIN_LENGTH=6", "--GROUP_BY_LENGTH",
-               "--DISTILL_WEIGHT=0.5", "--LATE_ETA_FACTORS=1,2", f"--RESULTS_DIR={results_dir}", f"--WORK_DIR={work_dir}",
-               f"--DATA_DIR={data_dir}", *extra]
-    env = dict(os.environ, HF_HUB_OFFLINE="1", TF_USE_LEGACY_KERAS="1")
+    command = [sys.executable, os.path.join(REPO, "benchmarks", "reproduce.py"), "--RECIPE=quick", "--SEEDS=1,2",
+               f"--RESULTS_DIR={results_dir}", f"--WORK_DIR={work_dir}", f"--DATA_DIR={data_dir}", *extra]
+    env = dict(os.environ, HF_HUB_OFFLINE="1")
     result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=900)
     assert (result.returncode == 0) == succeed, result.stderr[-3000:]
     return result
 
 
+def _cache(work_dir, seed):
+    return next((work_dir / "minilm" / str(seed) / "sst2" / "logs").glob("reproduce_bench_*_32.json"))
+
+
 @pytest.fixture(scope="module")
 def work(tmp_path_factory, data_dir):
+    """Two seeds of the quick recipe; then seed 2's cached result loses its drop interval and the run is repeated."""
     results_dir, work_dir = tmp_path_factory.mktemp("results"), tmp_path_factory.mktemp("work")
     _reproduce(results_dir, work_dir, data_dir)
-    # Fine-tuning trains on --BATCH_SIZE (32), the AdapLeR stage on --LR_BATCH_SIZE.
-    logs = work_dir / "minilm" / "1" / "sst2" / "logs"
-    assert "global batch 32" in (logs / "finetune.log").read_text()
-    adapler_log = "".join(path.read_text() for path in logs.glob("bench_*.log"))
-    assert "global batch 16" in adapler_log
-    # The recipe flags reach stage 3.
-    assert "epoch 1: lambda=50 " in adapler_log and "examples with at least 6 tokens" in adapler_log
-    assert "'GROUP_BY_LENGTH': True" in adapler_log and "distilling the starting model (weight 0.5" in adapler_log
-    assert "epoch 1, ETA x1, later layers x2: accuracy=" in adapler_log
-    # Runs span sessions: a second call measures nothing again, and a result recorded before the drop's
-    # interval existed gets it from its checkpoints (the same interval).
-    cache = next((work_dir / "minilm" / "2" / "sst2" / "logs").glob("reproduce_bench_*_32.json"))
-    measured = json.loads(cache.read_text())
+    measured = json.loads(_cache(work_dir, 2).read_text())
     interval = measured.pop("drop_ci95")
-    cache.write_text(json.dumps(measured))
+    _cache(work_dir, 2).write_text(json.dumps(measured))
     rerun = _reproduce(results_dir, work_dir, data_dir)
-    assert "== seed 1: measured before" in rerun.stdout and "== seed 2: measured before" in rerun.stdout
-    assert "run_classification" not in rerun.stdout
-    assert json.loads(cache.read_text())["drop_ci95"] == interval
-    assert json.load(open(results_dir / "sst2_minilm_32.json"))["per_seed"][1]["drop_ci95"] == interval
-    return results_dir, work_dir
+    return {"results": results_dir, "work": work_dir, "rerun": rerun, "interval": interval}
 
 
 @pytest.fixture(scope="module")
 def results(work):
-    return work[0]
+    return work["results"]
 
 
-def test_resuming_with_other_training_flags_is_refused_before_any_stage_runs(work, data_dir, tmp_path):
-    refused = _reproduce(tmp_path, work[1], data_dir, "--FT_LEARNING_RATE=1e-4", succeed=False)
-    assert "FT_LEARNING_RATE 5e-05 -> 0.0001" in refused.stderr and "--RESUME=false" in refused.stderr
+@slow
+def test_each_stage_trains_with_its_section_of_the_recipe(work):
+    logs = work["work"] / "minilm" / "1" / "sst2" / "logs"
+    # Fine-tuning trains on the common batch of 32, stage 3 on the recipe's adapler batch of 16.
+    assert "global batch 32" in (logs / "finetune.log").read_text()
+    adapler_log = "".join(path.read_text() for path in logs.glob("bench_*.log"))
+    assert "global batch 16" in adapler_log
+    assert "epoch 1: lambda=50 " in adapler_log and "examples with at least 6 tokens" in adapler_log
+    assert "'GROUP_BY_LENGTH': True" in adapler_log and "distilling the starting model (weight 0.5" in adapler_log
+    assert "epoch 1, ETA x1, later layers x2: accuracy=" in adapler_log
+
+
+@slow
+def test_a_second_run_measures_nothing_again_and_backfills_a_missing_drop_interval(work):
+    rerun = work["rerun"]
+    assert "== seed 1: measured before" in rerun.stdout and "== seed 2: measured before" in rerun.stdout
+    assert "run_classification" not in rerun.stdout
+    # The interval recomputed from the checkpoints is the one measured the first time.
+    assert json.loads(_cache(work["work"], 2).read_text())["drop_ci95"] == work["interval"]
+    assert json.load(open(work["results"] / "sst2_minilm_32.json"))["per_seed"][1]["drop_ci95"] == work["interval"]
+
+
+@slow
+def test_resuming_with_other_training_settings_is_refused_before_any_stage_runs(work, data_dir, tmp_path):
+    refused = _reproduce(tmp_path, work["work"], data_dir, "--SET=finetune.LEARNING_RATE=1e-4", succeed=False)
+    assert "finetune.LEARNING_RATE 5e-05 -> 0.0001" in refused.stderr and "--RESUME=false" in refused.stderr
     assert "== seed" not in refused.stdout and not os.listdir(tmp_path)
 
 
+@slow
+def test_a_malformed_change_is_refused_in_one_line(work, data_dir, tmp_path):
+    refused = _reproduce(tmp_path, work["work"], data_dir, "--SET=LEARNING_RATE=1e-4", succeed=False)
+    assert "error: --SET=LEARNING_RATE=1e-4: write <section>.<FLAG>=<value>" in refused.stderr
+
+
+@slow
 def test_other_timing_flags_measure_again_without_retraining(work, data_dir, tmp_path):
-    rerun = _reproduce(tmp_path, work[1], data_dir, "--SEEDS=1", "--TIMING_BATCH_SIZE=16")
+    rerun = _reproduce(tmp_path, work["work"], data_dir, "--SEEDS=1", "--TIMING_BATCH_SIZE=16")
     assert "measured before" not in rerun.stdout and "run_classification" not in rerun.stdout
     assert json.load(open(tmp_path / "sst2_minilm_32.json"))["batched"]["batch_size"] == 16
 
 
+@slow
 def test_a_training_record_from_before_a_flag_existed_counts_the_flag_at_its_default(work, data_dir, tmp_path):
-    logs = work[1] / "minilm" / "1" / "sst2" / "logs"
+    logs = work["work"] / "minilm" / "1" / "sst2" / "logs"
     record = next(path for path in logs.glob("reproduce_bench_*.json") if not path.stem.endswith("_32"))
     saved = json.loads(record.read_text())
-    assert saved.pop("LATE_ETA_FACTORS") == ["1", "2"]
-    record.write_text(json.dumps(saved))
-    # Recorded without the flag, the run behaved as its default (1), which is not this run's 1,2.
-    # Another timing batch size measures again, so the training records are checked.
-    refused = _reproduce(tmp_path, work[1], data_dir, "--SEEDS=1", "--TIMING_BATCH_SIZE=8", succeed=False)
-    assert "LATE_ETA_FACTORS ['1'] -> ['1', '2']" in refused.stderr
-    rerun = _reproduce(tmp_path, work[1], data_dir, "--SEEDS=1", "--LATE_ETA_FACTORS=1", "--TIMING_BATCH_SIZE=8")
-    assert "run_classification_w_lr" not in rerun.stdout
-    saved["LATE_ETA_FACTORS"] = ["1", "2"]
-    record.write_text(json.dumps(saved))
+    try:
+        assert saved.pop("adapler.LATE_ETA_FACTORS") == ["1", "2"]
+        record.write_text(json.dumps(saved))
+        # Recorded without the flag, the run behaved as its default (1), which is not this run's 1,2.
+        # Another timing batch size measures again, so the training records are checked.
+        refused = _reproduce(tmp_path, work["work"], data_dir, "--SEEDS=1", "--TIMING_BATCH_SIZE=8", succeed=False)
+        assert "adapler.LATE_ETA_FACTORS ['1'] -> ['1', '2']" in refused.stderr
+        rerun = _reproduce(tmp_path, work["work"], data_dir, "--SEEDS=1", "--SET=adapler.LATE_ETA_FACTORS=1",
+                           "--TIMING_BATCH_SIZE=8")
+        assert "run_classification_w_lr" not in rerun.stdout
+    finally:
+        saved["adapler.LATE_ETA_FACTORS"] = ["1", "2"]
+        record.write_text(json.dumps(saved))
 
 
+@slow
 def test_seeds_in_the_results_are_not_run_again_without_their_work_directory(results, data_dir, tmp_path):
     earlier = json.load(open(results / "sst2_minilm_32.json"))
     # A record from before --DISTILL_TEMPERATURE existed ran at its default, which this run uses too.
-    del earlier["per_seed"][0]["settings"]["DISTILL_TEMPERATURE"]
+    del earlier["per_seed"][0]["settings"]["adapler.DISTILL_TEMPERATURE"]
     earlier["per_seed"][0]["date"], earlier["per_seed"][1]["date"] = "2026-01-03", "2026-01-02"
     (tmp_path / "results").mkdir()
     with open(tmp_path / "results" / "sst2_minilm_32.json", "w") as handle:
@@ -108,13 +134,14 @@ def test_seeds_in_the_results_are_not_run_again_without_their_work_directory(res
     assert again["date"] == "2026-01-03"
 
 
+@slow
 def test_a_result_whose_checkpoints_no_longer_give_its_scores_gets_no_interval(work, data_dir, tmp_path):
-    cache = next((work[1] / "minilm" / "2" / "sst2" / "logs").glob("reproduce_bench_*_32.json"))
+    cache = _cache(work["work"], 2)
     measured = json.loads(cache.read_text())
     try:
         stale = {key: value for key, value in measured.items() if key != "drop_ci95"}
         cache.write_text(json.dumps(dict(stale, baseline_score=measured["baseline_score"] - 0.5)))
-        rerun = _reproduce(tmp_path, work[1], data_dir, "--SEEDS=2")
+        rerun = _reproduce(tmp_path, work["work"], data_dir, "--SEEDS=2")
         assert "== seed 2: measured before" in rerun.stdout and "no interval added" in rerun.stdout
         assert "drop_ci95" not in json.loads(cache.read_text())
     finally:
@@ -146,6 +173,7 @@ def test_earlier_result_finds_the_seed_measured_with_the_same_settings(tmp_path)
     assert earlier_result(str(path), 44, {"PHI": 1}, {"PHI": 0}) is None
 
 
+@slow
 def test_speed_json_lists_the_run_with_every_required_key(results):
     runs = json.load(open(results / "speed.json"))["runs"]
     assert len(runs) == 1 and set(runs[0]) == RUN_KEYS
@@ -167,6 +195,7 @@ def test_speed_json_lists_the_run_with_every_required_key(results):
     assert "reproduce.py" in run["command"] and "cores" in run["machine"]
 
 
+@slow
 def test_run_json_holds_timings_and_the_sweep(results):
     run = json.load(open(results / "sst2_minilm_32.json"))
     assert run["batch1"]["batch_size"] == 1 and run["batched"]["batch_size"] == 32
@@ -177,6 +206,7 @@ def test_run_json_holds_timings_and_the_sweep(results):
     assert run["sweep"][1]["flops_speedup"] >= run["sweep"][0]["flops_speedup"] - 1e-9
 
 
+@slow
 def test_plot_and_table_are_written(results):
     with open(results / "sst2_minilm_32_tradeoff.png", "rb") as handle:
         assert handle.read(8) == b"\x89PNG\r\n\x1a\n"
@@ -239,8 +269,6 @@ def test_interleaved_medians_alternates_the_calls_and_keeps_one_median_each():
 
 
 def test_recorded_commands_carry_no_absolute_paths():
-    from benchmarks.report import command_line
-
     argv = [os.path.join(REPO, "benchmarks", "reproduce.py"), "--TASK=sst2",
             f"--DATA_DIR={os.path.join(os.path.dirname(REPO), 'shared', 'data')}", "--WORK_DIR=relative/work"]
     assert command_line(argv) == ("python benchmarks/reproduce.py --TASK=sst2 --DATA_DIR=../shared/data "

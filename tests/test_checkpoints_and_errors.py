@@ -1,11 +1,11 @@
 """`.h5` round trips of AdapLeR state and clear errors for bad input."""
 
+from models.checkpoints import CheckpointError
+from tests.tiny import padded_batch, tiny_model
+
 import numpy as np
 import pytest
 import tensorflow as tf
-
-from models.checkpoints import CheckpointError
-from tests.tiny import padded_batch, tiny_model
 
 LENGTHS = [8, 5]
 

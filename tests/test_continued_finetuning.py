@@ -1,16 +1,18 @@
-"""Continued fine-tuning with hard removal (benchmarks/continued_finetuning.py) and scoring at a scaled ETA
-(one scale, or one per layer)."""
+"""Fine-tuning with hard removal and frozen removal (benchmarks/continued_finetuning.py's step), its table, and
+scoring at a scaled ETA (one scale, or one per layer)."""
+
+from analysis.continued_training import table
+from models.adapler_training import split_contribution_predictor_variables
+from models.finetuning import FineTuningTrainer
+from models.flops import adapler_flops, bert_flops
+from models.losses import TaskObjective
+from pipeline.evaluation import layer_scales, predict, scale_label, score_with_removal
+from tasks.registry import get_task
+from tests.tiny import padded_batch, tiny_model, unpadded_split
 
 import numpy as np
 import pytest
 import tensorflow as tf
-
-from benchmarks.continued_finetuning import make_step, table
-from models.flops import adapler_flops, bert_flops
-from models.training import split_contribution_predictor_variables
-from pipeline.evaluation import layer_scales, predict, scale_label, score_with_removal
-from tasks.registry import get_task
-from tests.tiny import padded_batch, tiny_model, unpadded_split
 
 LENGTHS = [9, 5, 12, 7]
 
@@ -50,9 +52,10 @@ def test_hard_removal_step_trains_the_backbone_on_the_mixed_objective_and_freeze
     frozen += [encoder.ETA.numpy().copy(), encoder.THETA.numpy().copy()]
     classifier = model.classifier.kernel.numpy().copy()
     variables = split_contribution_predictor_variables(model)[0]
-    step = make_step(model, variables, tf.keras.optimizers.SGD(0.1), teacher, weight, 2.0, lr_mode=True)
+    objective = TaskObjective(2, teacher_logits=teacher, distill_weight=weight, temperature=2.0)
+    trainer = FineTuningTrainer(model, tf.keras.optimizers.SGD(0.1), variables, objective, lr_mode=True)
 
-    loss = float(step(inputs, labels, indices))
+    loss = float(trainer.train_step((inputs, labels, indices))["loss"])
 
     np.testing.assert_allclose(loss, (1 - weight) * ce + weight * kd, rtol=1e-4)
     after = [v.numpy() for cp in encoder.contribution_predictors for v in cp.trainable_variables]

@@ -13,14 +13,17 @@ import socket
 import subprocess
 import sys
 
+from pipeline.paths import REPO
+from pipeline.resume import Resumable, ResumeError
+from tests.stages import run_command
+from tests.tiny import gradient_driven, save_tiny_backbone
+
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from pipeline.paths import REPO
-from pipeline.resume import Resumable, ResumeError
-from stages import run_command
-from tiny import gradient_driven, save_tiny_backbone
+# Every test here runs stages as subprocesses.
+pytestmark = pytest.mark.slow
 
 TIMEOUT = 600
 COMMON = ["--TASK=sst2", "--MAX_LENGTH=32", "--BATCH_SIZE=8", "--TRAIN_EXAMPLES=64", "--EVAL_EXAMPLES=32",
@@ -36,7 +39,7 @@ def script(name):
 @pytest.fixture(scope="module")
 def equivalence():
     """The JSON of tests/replica_equivalence.py (one device against 2 mirrored logical CPUs)."""
-    result = run_command(script("tests/replica_equivalence.py"), REPO)
+    result = run_command([sys.executable, "-m", "tests.replica_equivalence"], REPO)
     return json.loads(re.search(r"^RESULT (.*)$", result.stdout, re.M).group(1))
 
 

@@ -1,10 +1,10 @@
 """The embedded all-MiniLM-L6-v2 loads offline, converts and runs the documented inference API."""
 
-import numpy as np
-import pytest
-
 from models.backbones import load_tokenizer, resolve_backbone
 from models.modeling_tf_bert import TFBertForSequenceClassification
+
+import numpy as np
+import pytest
 
 
 @pytest.fixture(scope="module")

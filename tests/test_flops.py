@@ -1,12 +1,12 @@
 """Analytic FLOPs against the original's fitted BERT-base constants and against TF's profiler."""
 
+from analysis.profiled_flops import profiled_adapler_flops, profiled_bert_flops
+from models.flops import adapler_flops, bert_flops, speedup
+from tests.tiny import tiny_model
+
 import numpy as np
 import pytest
 from transformers import BertConfig
-
-from models.flops import adapler_flops, bert_flops, speedup
-from tests.tiny import tiny_model
-from tools.profile_flops import profiled_adapler_flops, profiled_bert_flops
 
 LENGTHS = np.arange(8, 513)
 

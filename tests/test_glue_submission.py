@@ -2,11 +2,11 @@
 
 import zipfile
 
-import pytest
-
 from pipeline.glue_submission import OFFICIAL_ROWS, make_submission, submission_entries
 from pipeline.paths import TaskDir
 from tasks.readers import DataError
+
+import pytest
 
 ROWS = 5  # every small test file below has five rows
 

@@ -10,17 +10,20 @@ import pickle
 import shlex
 import sys
 
-import pytest
-
 from models.backbones import resolve_backbone
 from models.modeling_tf_bert import TFBertForSequenceClassification
 from pipeline.paths import REPO
-from stages import run_command
-from upstream_files import write_hatexplain
+from tests.stages import run_command
+from tests.upstream_files import write_hatexplain
+
+import pytest
 
 TRAIN, EVAL = 64, 32
 CHECKPOINT = "models/adaptive_lr/run_1_sst2_GAMMA0.005_PHI0.0005_lr.h5"
 
+
+# Every test here runs stages as subprocesses.
+pytestmark = pytest.mark.slow
 
 def run(command, directory, data_dir, cwd=REPO, check=True):
     words = shlex.split(command)
@@ -95,4 +98,9 @@ def test_the_readme_evaluation_command_runs_on_upstream_hatexplain_files(tmp_pat
     assert "validation: 1 of 2 posts have no majority label" in result.stderr
     with open(tmp_path / "eval_hatexplain_validation.json") as handle:
         assert json.load(handle)["count"] == 1
-    assert (tmp_path / "flops_per_example.pickle").is_file()
+    with open(tmp_path / "flops_per_example.pickle", "rb") as handle:
+        flops = pickle.load(handle)
+    # Stage 4 writes the original's keys: one entry per evaluated example, plain model and AdapLeR.
+    assert len(flops["bert"]) == len(flops["adapler"]) == 1
+    printed = float(next(line for line in result.stdout.splitlines() if line.startswith("SPEEDUP (TOTAL)")).split(":")[1])
+    assert flops["bert"][0] / flops["adapler"][0] == pytest.approx(printed, abs=1e-4)

@@ -1,8 +1,8 @@
 """Where a stage's artefacts go: the task directory it finds, or the one its checkpoint lies in."""
 
-import pytest
-
 from pipeline.paths import TaskDir
+
+import pytest
 
 
 def test_locate_prefers_the_backbone_folder_then_the_only_built_one(tmp_path):

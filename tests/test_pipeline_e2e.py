@@ -6,19 +6,22 @@ import pickle
 import re
 import sys
 
-import numpy as np
-import pytest
-
 from models.backbones import load_tokenizer, resolve_backbone
 from models.modeling_tf_bert import TFBertForSequenceClassification
 from pipeline.data import encode
 from pipeline.evaluation import predict, score
 from pipeline.paths import REPO, TaskDir
-from stages import run_command
 from tasks.registry import get_task, load_split
+from tests.stages import run_command
+
+import numpy as np
+import pytest
 
 TRAIN, EVAL, MAX_LENGTH = 160, 64, 32
 
+
+# Every test here runs stages as subprocesses.
+pytestmark = pytest.mark.slow
 
 def stage(script, directory, data_dir, *extra, check=True):
     command = [sys.executable, os.path.join(REPO, script), "--TASK=sst2", f"--MAX_LENGTH={MAX_LENGTH}",
@@ -100,7 +103,7 @@ def test_glue_file_has_one_valid_row_per_test_example(run_dir, data_dir):
 
 
 def _printed_speedup(output):
-    return float(next(l for l in output.stdout.splitlines() if l.startswith("SPEEDUP (TOTAL)")).split(":")[1])
+    return float(next(line for line in output.stdout.splitlines() if line.startswith("SPEEDUP (TOTAL)")).split(":")[1])
 
 
 def test_reported_speedup_equals_the_ratio_of_the_pickled_flops(run_dir):
@@ -111,6 +114,9 @@ def test_reported_speedup_equals_the_ratio_of_the_pickled_flops(run_dir):
     assert flops["split"] == "test" and len(flops["model_flops"]) == 1821 and flops["layer_lengths"].shape == (1821, 6)
     ratio = flops["bert_flops"].sum() / flops["model_flops"].sum()
     assert _printed_speedup(outputs["glue"]) == pytest.approx(ratio, abs=1e-4)
+    # The original's keys: per-example lists of the plain model's and the evaluated model's FLOPs.
+    assert flops["bert"] == flops["bert_flops"].tolist() and flops["adapler"] == flops["model_flops"].tolist()
+    assert isinstance(flops["bert"], list) and sum(flops["bert"]) / sum(flops["adapler"]) == pytest.approx(ratio)
 
 
 def test_evaluation_json_matches_the_printout(run_dir):

@@ -1,12 +1,12 @@
 """Rationale metrics against hand computations and scikit-learn; window splitting on real data."""
 
-import numpy as np
-import pytest
-from sklearn.metrics import average_precision_score
-
 from analysis.rationale_metrics import average_precision, false_positive_rate, layer_agreement
 from models.backbones import load_tokenizer
 from tasks.rationales import load_rationale_windows, rationale_documents, rationale_runs, split_windows
+
+import numpy as np
+import pytest
+from sklearn.metrics import average_precision_score
 
 
 def test_average_precision_by_hand():

@@ -1,13 +1,13 @@
-"""The equivalence contract of SPEC 2: hard removal == soft removal at lambda=1e20 == per example."""
+"""The equivalence contract (docs/method.md, section 1): hard removal == soft removal at lambda=1e20 == per example."""
+
+from pipeline.distribution import _gathering_step, gathered_batches
+from pipeline.evaluation import predict
+from tests.tiny import padded_batch, row, tiny_config, tiny_model, unpadded_split
 
 import numpy as np
 import pytest
 import tensorflow as tf
 import transformers
-
-from pipeline.distribution import _gathering_step, gathered_batches
-from pipeline.evaluation import predict
-from tests.tiny import padded_batch, row, tiny_config, tiny_model, unpadded_split
 
 LENGTHS = [12, 7, 4, 10]
 CASES = [(seed, layers) for seed in (0, 1, 2) for layers in (2, 3)]

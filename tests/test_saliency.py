@@ -1,11 +1,11 @@
-"""Saliency (SPEC 5) against an independent per-example Jacobian."""
+"""Saliency (docs/method.md, section 3) against an independent per-example Jacobian."""
+
+from models.saliency import saliency_step
+from tests.tiny import padded_batch, row, tiny_model
 
 import numpy as np
 import pytest
 import tensorflow as tf
-
-from models.saliency import saliency_step
-from tests.tiny import padded_batch, row, tiny_model
 
 LENGTHS = [9, 5, 12]
 

@@ -5,16 +5,16 @@ import os
 import subprocess
 import sys
 
-import numpy as np
-import pytest
-import tensorflow as tf
-
 from models.backbones import load_tokenizer, resolve_backbone
 from models.modeling_tf_bert import TFBertForSequenceClassification
 from serving.litert import LiteRTModel, convert
 from serving.module import ServingModule, save
 from serving.tokenization import InGraphTokenizer
 from tasks.registry import get_task, load_split
+
+import numpy as np
+import pytest
+import tensorflow as tf
 
 BACKBONE = "all-MiniLM-L6-v2"
 
@@ -84,6 +84,7 @@ def _in_process(model, tokenizer, texts):
     return outputs.logits.numpy(), np.stack([n.numpy() for n in outputs.lengths], axis=1).astype(int)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("texts", [SENTENCES, SENTENCES[1:2]], ids=["padded-batch", "batch-1"])
 def test_loaded_saved_model_equals_the_model_in_process(exported, backbone_tokenizer, texts):
     model, saved, _, _ = exported
@@ -97,6 +98,7 @@ def test_loaded_saved_model_equals_the_model_in_process(exported, backbone_token
     np.testing.assert_allclose(result["probabilities"].numpy().sum(-1), 1.0, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_saved_model_runs_hard_removal_in_a_fresh_process(exported, backbone_tokenizer):
     model, saved, _, _ = exported
     logits, lengths = _in_process(model, backbone_tokenizer, SENTENCES)
@@ -113,6 +115,7 @@ def test_saved_model_runs_hard_removal_in_a_fresh_process(exported, backbone_tok
     np.testing.assert_array_equal(loaded["lengths"], lengths)
 
 
+@pytest.mark.slow
 def test_litert_file_agrees_with_builtin_ops_only(exported, backbone_tokenizer):
     model, _, tflite, select_ops = exported
     assert select_ops == []
@@ -125,6 +128,7 @@ def test_litert_file_agrees_with_builtin_ops_only(exported, backbone_tokenizer):
         np.testing.assert_array_equal(result["lengths"], lengths)
 
 
+@pytest.mark.slow
 def test_ids_signature_and_bad_inputs(exported):
     _, saved, _, _ = exported
     signatures = tf.saved_model.load(saved).signatures
@@ -135,6 +139,7 @@ def test_ids_signature_and_bad_inputs(exported):
         signatures["serving_default"](text=tf.constant([1, 2]))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("call,message", [
     (lambda c: c([1, 2]), "text must be a \\[batch\\] string tensor; got int32"),
     (lambda c: c("one string"), "text must be a list of strings"),
@@ -149,6 +154,7 @@ def test_the_client_names_the_bad_input(exported, call, message):
     assert classifier(["fine ."])["label"].shape == (1,)
 
 
+@pytest.mark.slow
 def test_plain_pair_model_export_needs_both_texts(tmp_path, backbone_tokenizer):
     tf.random.set_seed(1)
     model = TFBertForSequenceClassification.from_pretrained(resolve_backbone(BACKBONE), num_labels=2)
@@ -169,10 +175,11 @@ def test_plain_pair_model_export_needs_both_texts(tmp_path, backbone_tokenizer):
         load(str(tmp_path / "mrpc"))(first)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("adapler", [True, False])
 def test_layerwise_litert_equals_the_model_at_batch_1(tmp_path, adapler):
     from serving.layerwise import LayerwiseLiteRT, export_layerwise
-    from tiny import padded_batch, row, tiny_model
+    from tests.tiny import padded_batch, row, tiny_model
 
     model = tiny_model(seed=4, num_layers=3, num_labels=2, adapler=adapler)
     runner = LayerwiseLiteRT(export_layerwise(model, str(tmp_path / "layers.tflite")))

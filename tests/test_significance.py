@@ -1,9 +1,9 @@
 """The paired bootstrap interval of a score drop (benchmarks/significance.py)."""
 
+from analysis.significance import paired_bootstrap_interval
+
 import numpy as np
 import pytest
-
-from benchmarks.significance import paired_bootstrap_interval
 
 
 def accuracy(labels, predictions):

@@ -2,18 +2,18 @@
 
 import json
 
-import numpy as np
-import pytest
-from scipy.stats import pearsonr, spearmanr
-from sklearn.metrics import f1_score, matthews_corrcoef
-
 from models.backbones import load_tokenizer
 from pipeline.data import batches, encode, example_order, length_grouped_order
 from tasks.metrics import compute
 from tasks.rationales import load_rationale_windows, rationale_documents
-from upstream_files import write_hatexplain
 from tasks.readers import DataError, read_ag_news
 from tasks.registry import get_task, load_split
+from tests.upstream_files import write_hatexplain
+
+import numpy as np
+import pytest
+from scipy.stats import pearsonr, spearmanr
+from sklearn.metrics import f1_score, matthews_corrcoef
 
 UPSTREAM_SIZES = [
     ("sst2", "train", 67349), ("sst2", "validation", 872), ("sst2", "test", 1821),

@@ -1,21 +1,24 @@
-"""The AdapLeR training step (SPEC 4) on a synthetic task where one token decides the label."""
+"""The AdapLeR training step (docs/method.md, section 2) on a synthetic task where one token decides the label."""
+
+from models.adapler_training import AdapLeRTrainer, lambda_schedule, make_optimizers
+from models.losses import TaskObjective, distillation_loss, task_loss
+from models.optimizers import make_optimizer
+from models.saliency_target import kl_divergence, layer_kl_losses
+from models.trainer import NonFiniteLossError
+from pipeline.evaluation import INPUT_SPEC
+from tests.tiny import gradient_driven, tiny_model
 
 import numpy as np
 import pytest
 import tensorflow as tf
-
-from models.saliency_target import kl_divergence, layer_kl_losses
-from models.training import (AdapLeRTrainer, NonFiniteLossError, distillation_loss, lambda_schedule, make_optimizers,
-                             task_loss)
-from pipeline.evaluation import INPUT_SPEC
-from tests.tiny import gradient_driven, tiny_model
 
 SEQ_LEN = 12
 CUE = {0: 3, 1: 4}
 
 
 def synthetic_batch(size, seed):
-    """Label = which cue token (3 or 4) appears once among random filler tokens."""
+    """A dataset element `(inputs, labels, indices, saliencies)`: the label is which cue token (3 or 4) appears
+    once among random filler tokens, and the saliency marks it."""
     rng = np.random.RandomState(seed)
     ids = rng.randint(5, 60, size=(size, SEQ_LEN)).astype(np.int32)
     ids[:, 0], ids[:, -1] = 1, 2
@@ -29,7 +32,7 @@ def synthetic_batch(size, seed):
         "attention_mask": tf.ones_like(tf.constant(ids)),
         "token_type_ids": tf.zeros_like(tf.constant(ids)),
     }
-    return inputs, tf.constant(labels, tf.int32), tf.constant(saliencies)
+    return inputs, tf.constant(labels, tf.int32), tf.range(size, dtype=tf.int64), tf.constant(saliencies)
 
 
 @pytest.mark.parametrize("epochs,expected", [(5, [10, 100, 1e3, 1e4, 1e5]), (10, [10 * 3**e for e in range(10)]),
@@ -67,11 +70,10 @@ def test_training_lowers_the_loss_moves_eta_and_removes_tokens_at_inference():
     losses = []
     for step in range(steps):
         trainer.set_lambda(lambda_schedule(step * 3 // steps, 3))
-        inputs, labels, sals = synthetic_batch(32, seed=step)
-        losses.append(trainer.train_step(inputs, labels, sals)["loss"])
+        losses.append(trainer.train_step(synthetic_batch(32, seed=step))["loss"])
     assert np.mean(losses[-10:]) < 0.5 * np.mean(losses[:10])
     assert not np.allclose(model.bert.encoder.ETA.numpy(), eta_before)
-    inputs, labels, _ = synthetic_batch(64, seed=999)
+    inputs, labels, _, _ = synthetic_batch(64, seed=999)
     out = model(inputs, lr_mode=True)
     accuracy = np.mean(np.argmax(out.logits.numpy(), -1) == labels.numpy())
     assert accuracy >= 0.9
@@ -84,8 +86,8 @@ SHAPES = [(8, 12), (8, 7), (3, 12)]
 
 def _shaped_batches():
     for size, length in SHAPES:
-        inputs, labels, saliencies = synthetic_batch(size, seed=length + size)
-        yield {key: value[:, :length] for key, value in inputs.items()}, labels, saliencies[:, :length]
+        inputs, labels, indices, saliencies = synthetic_batch(size, seed=length + size)
+        yield {key: value[:, :length] for key, value in inputs.items()}, labels, indices, saliencies[:, :length]
 
 
 def _trainer(seed):
@@ -97,14 +99,15 @@ def _trainer(seed):
 
 def _traced_trainer(seed):
     model, trainer = _trainer(seed)
-    trainer.trace(INPUT_SPEC, tf.TensorSpec([None], tf.int32), tf.TensorSpec([None, None], tf.float32))
+    trainer.trace((INPUT_SPEC, tf.TensorSpec([None], tf.int32), tf.TensorSpec([None], tf.int64),
+                   tf.TensorSpec([None, None], tf.float32)))
     return model, trainer
 
 
 def test_a_traced_step_takes_batches_of_any_length_and_size_without_tracing_again():
     _, trainer = _traced_trainer(seed=4)
     for batch in _shaped_batches():
-        trainer.train_step(*batch)
+        trainer.train_step(batch)
     assert trainer._compute.experimental_get_tracing_count() == 1
 
 
@@ -112,8 +115,8 @@ def test_a_traced_step_updates_the_weights_as_steps_traced_for_each_shape_do():
     traced, trainer = _traced_trainer(seed=4)
     untraced, per_shape = _trainer(seed=4)
     for batch in _shaped_batches():
-        trainer.train_step(*batch)
-        per_shape.train_step(*batch)
+        trainer.train_step(batch)
+        per_shape.train_step(batch)
     assert per_shape._compute.experimental_get_tracing_count() > 1
     for one, two in zip(traced.trainable_variables, untraced.trainable_variables):
         if gradient_driven(one.name, one.numpy()) is not None:
@@ -128,9 +131,9 @@ def test_gradient_accumulation_applies_once_every_k_steps():
     kernel = model.classifier.kernel
     before = kernel.numpy().copy()
     for step in range(2):
-        trainer.train_step(*synthetic_batch(8, seed=step))
+        trainer.train_step(synthetic_batch(8, seed=step))
         np.testing.assert_array_equal(kernel.numpy(), before)
-    trainer.train_step(*synthetic_batch(8, seed=2))
+    trainer.train_step(synthetic_batch(8, seed=2))
     assert not np.allclose(kernel.numpy(), before)
     assert int(optimizer.iterations.numpy()) == 1
 
@@ -140,7 +143,7 @@ def test_an_update_clamps_eta_to_its_range_and_keeps_theta_positive():
     trainer = AdapLeRTrainer(model, *make_optimizers(20, learning_rate=1e-3, warmup_ratio=0.0), phi=100.0)
     model.bert.encoder.ETA.assign([0.001, 0.5, 1.5])
     model.bert.encoder.THETA.assign([-0.5, 1.0])
-    trainer.train_step(*synthetic_batch(8, seed=0))
+    trainer.train_step(synthetic_batch(8, seed=0))
     eta = model.bert.encoder.ETA.numpy()
     assert eta[0] == pytest.approx(0.01) and eta[2] == pytest.approx(1.0)
     assert 0.4 < eta[1] < 0.6
@@ -151,7 +154,7 @@ def test_speedup_gradients_reach_eta_and_theta_separately():
     model = tiny_model(seed=10, num_layers=3, num_labels=2)
     optimizer, speedup_optimizer = make_optimizers(10, learning_rate=1e-3, warmup_ratio=0.0)
     trainer = AdapLeRTrainer(model, optimizer, speedup_optimizer, phi=1.0)
-    trainer._compute(*synthetic_batch(8, seed=0))
+    trainer._compute(synthetic_batch(8, seed=0))
     eta_grad, theta_grad = (a.numpy() for a in trainer.accumulators[-2:])
     assert np.abs(eta_grad).sum() > 0 and np.abs(theta_grad).sum() > 0
     assert eta_grad.shape == (3,) and theta_grad.shape == (2,)
@@ -161,11 +164,11 @@ def test_nan_loss_stops_with_a_clear_message_and_leaves_weights_untouched():
     model = tiny_model(seed=11, num_layers=2, num_labels=2)
     optimizer, speedup_optimizer = make_optimizers(10)
     trainer = AdapLeRTrainer(model, optimizer, speedup_optimizer)
-    inputs, labels, sals = synthetic_batch(4, seed=0)
+    inputs, labels, indices, sals = synthetic_batch(4, seed=0)
     before = [w.numpy().copy() for w in model.weights]
     bad = tf.tensor_scatter_nd_update(sals, [[0, 1]], [np.nan])
     with pytest.raises(NonFiniteLossError, match=r"step 1 .*ETA=.*THETA="):
-        trainer.train_step(inputs, labels, bad)
+        trainer.train_step((inputs, labels, indices, bad))
     for weight, value in zip(model.weights, before):
         np.testing.assert_array_equal(weight.numpy(), value)
 
@@ -177,15 +180,13 @@ def test_trainer_refuses_a_plain_model():
 
 
 def test_cp_optimizer_trains_the_predictors_apart_from_the_backbone():
-    from models.training import make_optimizer
-
     model = tiny_model(seed=12, num_layers=2, num_labels=2)
     trainer = AdapLeRTrainer(model, *make_optimizers(10, learning_rate=0.0, warmup_ratio=0.0),
                              cp_optimizer=make_optimizer(10, 1e-2, warmup_ratio=0.0))
     predictor = model.bert.encoder.contribution_predictors[0].pre_head.kernel
     backbone = model.bert.encoder.layer[0].attention.self_attention.query.kernel
     cp_before, backbone_before = predictor.numpy().copy(), backbone.numpy().copy()
-    trainer.train_step(*synthetic_batch(8, seed=0))
+    trainer.train_step(synthetic_batch(8, seed=0))
     np.testing.assert_array_equal(backbone.numpy(), backbone_before)
     assert np.abs(predictor.numpy() - cp_before).max() > 1e-3
 
@@ -216,37 +217,34 @@ def test_distillation_loss_of_a_regression_output_is_the_squared_error():
 @pytest.mark.parametrize("weight", [0.0, 0.3, 1.0])
 def test_distilling_mixes_ce_with_kd_against_the_teacher_rows_of_the_batch(weight):
     teacher = np.random.RandomState(1).normal(0, 2, size=(6, 2)).astype(np.float32)
-    model = tiny_model(seed=13, num_layers=2, num_labels=2)
-    trainer = AdapLeRTrainer(model, *make_optimizers(10), teacher_logits=teacher, distill_weight=weight,
-                             temperature=2.0)
+    objective = TaskObjective(2, teacher_logits=teacher, distill_weight=weight, temperature=2.0)
     logits, labels, indices = tf.constant([[0.5, -1.0], [2.0, 1.0]]), tf.constant([1, 0]), tf.constant([4, 1])
     ce = float(task_loss(labels, logits, tf.ones([2])))
     kd = float(distillation_loss(tf.constant(teacher[[4, 1]]), logits, 2.0))
-    assert float(trainer._objective(labels, logits, indices)) == pytest.approx((1 - weight) * ce + weight * kd)
+    assert float(objective(labels, logits, indices)) == pytest.approx((1 - weight) * ce + weight * kd)
 
 
 def test_full_distillation_ignores_the_labels():
-    inputs, labels, sals = synthetic_batch(8, seed=0)
+    inputs, labels, indices, sals = synthetic_batch(8, seed=0)
     teacher = np.random.RandomState(2).normal(0, 2, size=(8, 2)).astype(np.float32)
     trained = []
     for batch_labels in (labels, 1 - labels):
         model = tiny_model(seed=14, num_layers=2, num_labels=2)
         initial = [w.numpy().copy() for w in model.trainable_weights]
         trainer = AdapLeRTrainer(model, *make_optimizers(10, learning_rate=1e-3, warmup_ratio=0.0),
-                                 teacher_logits=teacher, distill_weight=1.0)
-        trainer.train_step(inputs, batch_labels, sals, tf.range(8))
+                                 objective=TaskObjective(2, teacher_logits=teacher, distill_weight=1.0))
+        trainer.train_step((inputs, batch_labels, indices, sals))
         trained.append([w.numpy() for w in model.trainable_weights])
     assert max(np.abs(w - v).max() for w, v in zip(trained[0], initial)) > 1e-4
     for first, second in zip(*trained):
         np.testing.assert_allclose(first, second, atol=1e-6)
 
 
-def test_distillation_refuses_missing_teacher_or_indices():
-    model = tiny_model(seed=15, num_layers=2, num_labels=2)
-    with pytest.raises(ValueError, match="distill_weight needs teacher_logits"):
-        AdapLeRTrainer(model, *make_optimizers(10), distill_weight=0.5)
-    with pytest.raises(ValueError, match=r"distill_weight must be in \[0, 1\]"):
-        AdapLeRTrainer(model, *make_optimizers(10), teacher_logits=np.zeros((8, 2)), distill_weight=1.5)
-    trainer = AdapLeRTrainer(model, *make_optimizers(10), teacher_logits=np.zeros((8, 2)), distill_weight=0.5)
-    with pytest.raises(ValueError, match="example indices"):
-        trainer.train_step(*synthetic_batch(8, seed=0))
+@pytest.mark.parametrize("kwargs, message", [
+    ({"distill_weight": 0.5}, "distill_weight needs teacher_logits"),
+    ({"teacher_logits": np.zeros((8, 2)), "distill_weight": 1.5}, r"distill_weight must be in \[0, 1\]"),
+    ({"temperature": 0.0}, "temperature must be positive"),
+])
+def test_the_task_objective_refuses_settings_it_cannot_compute(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        TaskObjective(2, **kwargs)

@@ -2,12 +2,12 @@
 
 import re
 
+from models.modeling_tf_bert import TFBertForSequenceClassification
+from pipeline.data import Encoded
+
 import numpy as np
 import tensorflow as tf
 from transformers import BertConfig
-
-from models.modeling_tf_bert import TFBertForSequenceClassification
-from pipeline.data import Encoded
 
 
 def tiny_config(num_layers=2, num_labels=3, hidden_size=32, max_positions=64, vocab_size=60):
@@ -65,9 +65,9 @@ def save_tiny_backbone(folder, seed=0):
 
     No dropout, so runs with `--DETERMINISTIC` repeat exactly.
     """
-    from transformers import TFBertModel
-
     from models.backbones import EMBEDDED, load_tokenizer
+
+    from transformers import TFBertModel
 
     tokenizer = load_tokenizer(EMBEDDED)
     tf.keras.utils.set_random_seed(seed)  # Keras initializers without a seed draw from Python random

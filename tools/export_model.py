@@ -13,20 +13,17 @@ batch-1 LiteRT form with one signature per layer and the token drop between them
 (`serving/layerwise.py`, run by `serving.layerwise.LayerwiseLiteRT`): every layer keeps XNNPACK.
 """
 
-import _bootstrap  # noqa: F401
-
 import os
 import tempfile
 
-import pipeline  # noqa: F401
-from absl import flags
-
-from pipeline.stage import (FLAGS, current_task, define_checkpoint_flags, define_common_flags, run, task_dir, tokenizer,
-                            trained_model)
+from pipeline import cli
+from pipeline.flags import FLAGS, define_checkpoint_flags, define_common_flags
 from serving.layerwise import export_layerwise
 from serving.litert import convert
 from serving.module import ServingModule, save
 from serving.tokenization import InGraphTokenizer
+
+from absl import flags
 
 flags.DEFINE_enum("FORMAT", "saved_model", ["saved_model", "litert", "litert_layers"],
                   "What to write: a SavedModel, a LiteRT file of serving_ids, or the per-layer batch-1 LiteRT file.")
@@ -39,14 +36,14 @@ define_common_flags()
 
 def main(argv):
     del argv
-    task = current_task()
-    dirs = task_dir().require()
-    model, checkpoint = trained_model(task, dirs, FLAGS.LR_MODEL, FLAGS.MODEL_PATH)
+    task = cli.task()
+    dirs = cli.task_dir().require()
+    model, checkpoint = cli.trained_model(task, dirs, FLAGS.LR_MODEL)
     if FLAGS.FORMAT == "litert_layers":
         export_layerwise(model, FLAGS.OUTPUT)
         print(f"LITERT LAYERS: {FLAGS.OUTPUT} (from {checkpoint}; signatures start, block_i, last; batch 1)")
         return
-    module = ServingModule(model, InGraphTokenizer.from_backbone_tokenizer(tokenizer(), FLAGS.MAX_LENGTH), task,
+    module = ServingModule(model, InGraphTokenizer.from_backbone_tokenizer(cli.tokenizer(), FLAGS.MAX_LENGTH), task,
                            pair=task.is_pair)
     if FLAGS.FORMAT == "saved_model":
         save(module, FLAGS.OUTPUT)
@@ -59,4 +56,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    run(main)
+    cli.run(main)

@@ -9,38 +9,34 @@ checked against the test files in --DATA_DIR (else the official counts). Missing
 one message listing them, unless --FILL_MISSING fills them with the majority training class.
 """
 
-import _bootstrap  # noqa: F401
-
 import os
 
-import pipeline  # noqa: F401
+from models.backbones import backbone_label
+from pipeline import cli
+from pipeline.flags import FLAGS, define_data_flags, define_recipe_flag, define_run_flags
+from pipeline.glue_submission import make_submission
+
 from absl import flags
 
-from models.backbones import EMBEDDED, backbone_label
-from pipeline.glue_submission import make_submission
-from pipeline.paths import default_root
-from pipeline.stage import run
-
-flags.DEFINE_string("BASE_MODEL", EMBEDDED, "Backbone whose task directories are collected (e.g. bert-base-uncased).")
-flags.DEFINE_integer("DATA_SEED", 42, "Seed of the runs (names the task directories).")
-flags.DEFINE_string("DATA_DIR", os.environ.get("ADAPLER_DATA_DIR", ""),
-                    "Upstream data (glue/...) to check row counts against; empty = the official counts.")
 flags.DEFINE_string("NAME", "", "Run name of the prediction files (glue_prediction_<NAME>_<split>.tsv) when a task "
                                 "directory holds several; empty = the only one.")
 flags.DEFINE_string("OUTPUT", "", "Zip to write; empty = <directory>/<backbone>/<seed>/glue_submission.zip.")
 flags.DEFINE_bool("FILL_MISSING", False, "Fill tasks without predictions with a majority-class placeholder.")
-FLAGS = flags.FLAGS
+define_recipe_flag()
+define_run_flags()
+define_data_flags()
 
 
 def main(argv):
     del argv
     label = backbone_label(FLAGS.BASE_MODEL)
-    output = FLAGS.OUTPUT or os.path.join(default_root(), label, str(FLAGS.DATA_SEED), "glue_submission.zip")
-    sources = make_submission(output, label, FLAGS.DATA_SEED, FLAGS.DATA_DIR or None, FLAGS.NAME, FLAGS.FILL_MISSING)
+    output = FLAGS.OUTPUT or os.path.join(FLAGS.DIRECTORY, label, str(FLAGS.DATA_SEED), "glue_submission.zip")
+    sources = make_submission(output, label, FLAGS.DATA_SEED, FLAGS.DATA_DIR or None, FLAGS.NAME, FLAGS.FILL_MISSING,
+                              root=FLAGS.DIRECTORY)
     for stem, source in sources.items():
         print(f"{stem + '.tsv':<12} {source}")
     print(f"GLUE SUBMISSION: {output}", flush=True)
 
 
 if __name__ == "__main__":
-    run(main)
+    cli.run(main)

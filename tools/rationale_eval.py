@@ -1,4 +1,4 @@
-"""Do the tokens each layer keeps agree with human rationales? (SPEC 6: ERASER movie reviews, HateXplain)
+"""Do the tokens each layer keeps agree with human rationales? (docs/method.md, section 5: ERASER movie reviews, HateXplain)
 
     python tools/rationale_eval.py --TASK=movie_rationales --MAX_LENGTH=256 --SPLIT=test \
         --SAVE_NAME=bench --GAMMA=0.005 --PHI=0.0005
@@ -9,44 +9,41 @@ a token removed earlier scores 0), the fine-tuned model's head-averaged [CLS] at
 attention rollout, and its gradient x input saliency. Writes JSON and a PNG plot.
 """
 
-import _bootstrap  # noqa: F401
-
 import os
 import sys
 
-import pipeline  # noqa: F401
-from absl import flags
-
 from analysis.rationale_agreement import evaluate, plot, write_table
-from benchmarks.report import command_line
+from pipeline import cli
 from pipeline.atomic import write_json
+from pipeline.flags import FLAGS, define_adapler_name_flags, define_common_flags
 from pipeline.paths import REPO
-from pipeline.stage import (FLAGS, current_task, define_adapler_name_flags, define_common_flags, run, task_dir,
-                            tokenizer, trained_model)
+from pipeline.provenance import command_line
 from tasks.rationales import RATIONALE_TASKS, load_rationale_windows, rationale_documents
 from tasks.readers import DataError
+
+from absl import flags
 
 flags.DEFINE_enum("SPLIT", "test", ["train", "validation", "test"], "Split to evaluate.")
 flags.DEFINE_string("OUTPUT", os.path.join(REPO, "benchmarks", "results", "rationales.json"), "Result JSON.")
 define_adapler_name_flags()
-define_common_flags(batch_size=16)
+define_common_flags()
 
 
 def main(argv):
     del argv
-    task = current_task()
+    task = cli.task()
     if task.name not in RATIONALE_TASKS:
         raise DataError(f"The rationale analysis needs human rationales: --TASK {' or '.join(RATIONALE_TASKS)}.")
     if not FLAGS.DATA_DIR:
         raise DataError("The rationale analysis reads the upstream files: give --DATA_DIR (holding eraser/movies "
                         "or hatexplain).")
-    dirs = task_dir().require()
+    dirs = cli.task_dir().require()
     documents = rationale_documents(task.name, FLAGS.DATA_DIR, FLAGS.SPLIT, FLAGS.HATEXPLAIN_TIES)
-    windows = load_rationale_windows(documents, tokenizer(), FLAGS.MAX_LENGTH)
+    windows = load_rationale_windows(documents, cli.tokenizer(), FLAGS.MAX_LENGTH)
     if FLAGS.EVAL_EXAMPLES:
         windows = windows[: FLAGS.EVAL_EXAMPLES]
-    adapler, adapler_path = trained_model(task, dirs, lr_model=True)
-    plain, plain_path = trained_model(task, dirs, lr_model=False)
+    adapler, adapler_path = cli.trained_model(task, dirs, lr_model=True)
+    plain, plain_path = cli.trained_model(task, dirs, lr_model=False)
     result = {
         "task": task.name, "split": FLAGS.SPLIT, "examples": len(windows), "documents": len({w.doc_id for w in windows}),
         "max_length": FLAGS.MAX_LENGTH, "adapler_checkpoint": os.path.relpath(adapler_path, REPO),
@@ -63,4 +60,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    run(main)
+    cli.run(main)

@@ -6,29 +6,27 @@ Writes `data/attn/<split>/attention.npy` and `rollout.npy`, each `[N, L, MAX_LEN
 (zero past each example's length), streamed batch by batch to memory-mapped files.
 """
 
-import _bootstrap  # noqa: F401
+from analysis.attention_maps import cls_attention_maps
+from pipeline import cli
+from pipeline.atomic import atomic_path
+from pipeline.data import batches, num_batches
+from pipeline.flags import FLAGS, define_common_flags
+from pipeline.paths import SPLIT_FOLDERS
 
 import numpy as np
-import pipeline  # noqa: F401
 from absl import flags
 from tqdm import tqdm
 
-from analysis.attention_maps import cls_attention_maps
-from pipeline.atomic import atomic_path
-from pipeline.data import batches, num_batches
-from pipeline.paths import SPLIT_FOLDERS
-from pipeline.stage import FLAGS, current_task, define_common_flags, load_encoded, run, task_dir, tokenizer, trained_model
-
 flags.DEFINE_enum("SPLIT", "test", list(SPLIT_FOLDERS), "Split whose attention maps are stored.")
-define_common_flags(batch_size=16)
+define_common_flags()
 
 
 def main(argv):
     del argv
-    task = current_task()
-    dirs = task_dir().require()
-    encoded = load_encoded(task, SPLIT_FOLDERS[FLAGS.SPLIT], tokenizer(), FLAGS.EVAL_EXAMPLES)
-    model, _ = trained_model(task, dirs, lr_model=False)
+    task = cli.task()
+    dirs = cli.task_dir().require()
+    encoded = cli.encoded(task, SPLIT_FOLDERS[FLAGS.SPLIT], cli.tokenizer(), FLAGS.EVAL_EXAMPLES)
+    model, _ = cli.trained_model(task, dirs, lr_model=False)
     layers = model.config.num_hidden_layers
     folder = dirs.path + f"/data/attn/{FLAGS.SPLIT}"
     shape = (len(encoded), layers, FLAGS.MAX_LENGTH)
@@ -49,4 +47,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    run(main)
+    cli.run(main)

@@ -1,4 +1,4 @@
-"""Stage 2: gradient x input saliencies of the 3 best fine-tuned epochs, one .npy per epoch.
+"""Stage 2: gradient x input saliencies of the best fine-tuned epochs (3), one .npy per epoch.
 
     python tools/store_saliencies.py --TASK=sst2 --SPLIT=train --DATA_DIR=../shared/data
 
@@ -7,21 +7,17 @@ length, streamed to a memory-mapped file so memory stays bounded. Runs under --S
 replicas' rows are gathered by example index; only the chief writes).
 """
 
-import _bootstrap  # noqa: F401
-
-import numpy as np
-import pipeline  # noqa: F401
-from absl import flags
-
 from models.saliency import padded_saliency_step
+from pipeline import cli
 from pipeline.atomic import atomic_path
-from pipeline.distribution import define_distribution_flags, gathered_batches, is_chief
+from pipeline.distribution import gathered_batches, is_chief
+from pipeline.flags import FLAGS, define_common_flags, define_distribution_flags
+from pipeline.loading import SALIENCY_EPOCHS, build_model, ranked_epochs
 from pipeline.paths import SPLIT_FOLDERS
-from pipeline.stage import (FLAGS, build_model, current_task, define_common_flags, load_encoded, ranked_epochs, run,
-                            stage_strategy, task_dir, tokenizer)
 from tasks.readers import DataError
 
-TOP_EPOCHS = 3
+import numpy as np
+from absl import flags
 
 flags.DEFINE_enum("SPLIT", "train", list(SPLIT_FOLDERS), "Split whose saliencies are stored.")
 define_common_flags()
@@ -30,18 +26,18 @@ define_distribution_flags()
 
 def main(argv):
     del argv
-    strategy = stage_strategy()
-    task = current_task()
-    dirs = task_dir().require()
+    strategy = cli.strategy()
+    task = cli.task()
+    dirs = cli.task_dir().require()
     split = SPLIT_FOLDERS[FLAGS.SPLIT]
     limit = FLAGS.TRAIN_EXAMPLES if split == "train" else FLAGS.EVAL_EXAMPLES
-    encoded = load_encoded(task, split, tokenizer(), limit)
+    encoded = cli.encoded(task, split, cli.tokenizer(), limit)
     if not task.is_regression and (encoded.labels < 0).any():
         raise DataError(f"Split {split} of {task.name} is unlabeled; saliencies need gold labels.")
     with strategy.scope():
-        model = build_model(task)
+        model = build_model(FLAGS.BASE_MODEL, task.num_labels)
     fn = padded_saliency_step(model, FLAGS.MAX_LENGTH)
-    for epoch, epoch_score in ranked_epochs(task, dirs.ft_logs)[:TOP_EPOCHS]:
+    for epoch, epoch_score in ranked_epochs(task, dirs)[:SALIENCY_EPOCHS]:
         model.load_weights(dirs.finetuned_model(epoch))
         rows = gathered_batches(strategy, fn, encoded, FLAGS.BATCH_SIZE, f"epoch {epoch}")
         if not is_chief(strategy):
@@ -60,4 +56,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    run(main)
+    cli.run(main)

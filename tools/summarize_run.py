@@ -4,33 +4,27 @@
 
 Reads the stage-4 results of the fine-tuned and the AdapLeR checkpoint (scores, FLOPs speedup,
 mean tokens entering each layer), scores both again to put a 95% paired bootstrap interval on the
-loss (benchmarks/significance.py), times both models on the dev split with the benchmarks'
+loss (analysis/significance.py), times both models on the dev split with the benchmarks'
 interleaved timing (batch 1 and batched), prints a markdown table and writes it with the numbers
 to `logs/summary_<name>.json`. Then the trade-off stage 3 chose from: every (epoch, ETA scale) it
 scored on dev, as a table and as `logs/tradeoff_<name>.png`.
 """
 
-import _bootstrap  # noqa: F401
-
 import json
 import os
 
-import pipeline  # noqa: F401
-from absl import flags
-
-from benchmarks.report import machine, plt
-from benchmarks.significance import drop_interval
-from benchmarks.wallclock import compare
-from pipeline.atomic import atomic_path, write_json
+from analysis.plotting import plt, save_figure
+from analysis.significance import drop_interval
+from analysis.timing import compare
+from pipeline import cli
+from pipeline.atomic import write_json
 from pipeline.evaluation import late_factor_suffix, predict, score
+from pipeline.flags import FLAGS, define_adapler_name_flags, define_common_flags, define_timing_flags
 from pipeline.keep_rule import SCORE_TOLERANCE
-from pipeline.stage import (FLAGS, adapler_name, current_task, define_adapler_name_flags, define_common_flags,
-                            load_encoded, run, task_dir, tokenizer, trained_model)
+from pipeline.provenance import machine
 from tasks.readers import DataError
 
-flags.DEFINE_integer("TIMING_REPEATS", 3, "Timed calls per batch and model (the median is kept).", lower_bound=1)
-flags.DEFINE_integer("TIMING_EXAMPLES", 0, "Time only the first N dev examples at batch 1 (0 = all).", lower_bound=0)
-flags.DEFINE_integer("TIMING_BATCH_SIZE", 32, "Batch size of the batched timing.", lower_bound=2)
+define_timing_flags()
 define_adapler_name_flags()
 define_common_flags()
 
@@ -44,15 +38,15 @@ def _read(path):
 
 def main(argv):
     del argv
-    task = current_task()
-    dirs = task_dir().require()
+    task = cli.task()
+    dirs = cli.task_dir().require()
     split, metric = task.dev_splits[0], task.metrics[0]
-    name = adapler_name(dirs)
+    name = cli.adapler_name(dirs)
     plain_result = _read(dirs.log(f"eval_bert_{split}.json"))
     adapler_result = _read(dirs.log(f"eval_{name}_{split}.json"))
-    dev = load_encoded(task, split, tokenizer(), FLAGS.EVAL_EXAMPLES)
-    plain, _ = trained_model(task, dirs, lr_model=False)
-    adapler, _ = trained_model(task, dirs, lr_model=True)
+    dev = cli.encoded(task, split, cli.tokenizer(), FLAGS.EVAL_EXAMPLES)
+    plain, _ = cli.trained_model(task, dirs, lr_model=False)
+    adapler, _ = cli.trained_model(task, dirs, lr_model=True)
     before, after = plain_result["scores"][metric], adapler_result["scores"][metric]
     plain_logits = predict(plain, dev, FLAGS.BATCH_SIZE, description="fine-tuned")["logits"]
     adapler_logits = predict(adapler, dev, FLAGS.BATCH_SIZE, lr_mode=True, description="AdapLeR")["logits"]
@@ -134,12 +128,9 @@ def print_tradeoff(tradeoff, plot_path):
     axis.set_ylabel(f"dev {metric}")
     axis.grid(alpha=0.3)
     axis.legend(fontsize=8)
-    figure.tight_layout()
-    with atomic_path(plot_path, suffix=".png") as temporary:
-        figure.savefig(temporary, dpi=110)
-    plt.close(figure)
+    save_figure(figure, plot_path)
     print(f"\nplot: {os.path.relpath(plot_path)}")
 
 
 if __name__ == "__main__":
-    run(main)
+    cli.run(main)

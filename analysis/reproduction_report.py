@@ -1,97 +1,15 @@
-"""speed.json, the results README table and the trade-off plot."""
+"""`benchmarks/reproduce.py`'s report: speed.json, the results README table and the trade-off plot."""
 
 import json
 import os
-import platform
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib import ticker  # noqa: E402
-import tensorflow as tf  # noqa: E402
-
-from pipeline.atomic import atomic_path, write_json, write_text  # noqa: E402
-from pipeline.paths import REPO  # noqa: E402
+from analysis.plotting import plt, save_figure, speedup_axis
+from pipeline.atomic import write_json, write_text
 
 HEADLINE_KEYS = ("baseline_score", "adapler_score", "drop", "flops_speedup", "measured_speedup_batch1",
                  "measured_speedup_batched", "layer_bound_speedup_batch1")
 SPEED_KEYS = ("task", "backbone", "max_length", "train_examples", "eval_examples", *HEADLINE_KEYS, "range", "seeds",
               "per_seed", "command", "machine", "date")
-
-
-def changed_settings(saved, current, defaults):
-    """The settings in which a record differs from this run.
-
-    Args:
-        saved: The settings recorded with a result or an artefact.
-        current: This run's settings, flag name to value.
-        defaults: Flag name to default value; a flag the record lacks was added after it ran, so
-            that run behaved as the default.
-
-    Returns:
-        `"NAME recorded -> current"` for every setting that differs, in `current`'s order.
-    """
-    recorded = {name: saved.get(name, defaults[name]) for name in current}
-    return [f"{name} {recorded[name]} -> {value}" for name, value in current.items() if recorded[name] != value]
-
-
-def same_settings(saved, current, defaults):
-    """Whether a result was measured with this run's settings (see `changed_settings`)."""
-    return not changed_settings(saved, current, defaults)
-
-
-def earlier_result(path, seed, current, defaults):
-    """The result of `seed` in an earlier results JSON, when it was measured with this run's settings.
-
-    Runs span sessions whose work directories do not survive; the committed results JSON carries every
-    seed's full result, so a seed measured in an earlier session joins the mean without being retrained.
-
-    Args:
-        path: `<RESULTS_DIR>/<task>_<backbone>_<max_length>.json` (absent is fine).
-        seed: The data seed.
-        current: This run's settings (see `same_settings`).
-        defaults: Their defaults.
-
-    Returns:
-        The per-seed result dict, or None.
-    """
-    if not os.path.isfile(path):
-        return None
-    with open(path) as handle:
-        per_seed = json.load(handle).get("per_seed", [])
-    return next((result for result in per_seed
-                 if result.get("seed") == seed and same_settings(result.get("settings", {}), current, defaults)), None)
-
-
-def cpu_model():
-    """The processor's name and widest vector extension (AVX-512 and AVX2 machines time differently)."""
-    try:
-        with open("/proc/cpuinfo") as handle:
-            info = handle.read()
-    except OSError:
-        return platform.processor() or "unknown CPU"
-    name = next((line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")), "")
-    flags = set(next((line.split(":", 1)[1].split() for line in info.splitlines() if line.startswith("flags")), []))
-    vector = "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else "no AVX2"
-    return f"{name or 'unknown CPU'} ({vector})"
-
-
-def command_line(argv):
-    """`python <argv>` with paths written relative to the repository, so results carry no machine's paths."""
-    def relative(word):
-        flag, equals, value = word.partition("=") if word.startswith("--") else ("", "", word)
-        if os.path.isabs(value):
-            value = os.path.relpath(value, REPO)
-        return f"{flag}{equals}{value}"
-
-    return " ".join(["python"] + [relative(word) for word in argv])
-
-
-def machine():
-    """The machine line recorded with every result."""
-    return (f"{cpu_model()}, {platform.machine()}, {os.cpu_count()} cores, {platform.system()} {platform.release()}, "
-            f"Python {platform.python_version()}, TensorFlow {tf.__version__}")
 
 
 def _format_speedup(value):
@@ -144,7 +62,9 @@ def update_speed_table(results_dir, run):
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in runs:
-        cell = lambda key, form: _with_range(r, key, form)  # noqa: E731
+        def cell(key, form, r=r):
+            return _with_range(r, key, form)
+
         lines.append(
             f"| {r['task']} | {r['backbone']} | {r['max_length']} | {r['train_examples']} | {r['eval_examples']} | "
             f"{', '.join(str(s) for s in r.get('seeds', [42]))} | "
@@ -174,17 +94,8 @@ def plot_tradeoff(run, path):
                               xytext=(4, 4), fontsize=7, color=line.get_color())
         axis.plot([], [], color="gray", linestyle="--", label="fine-tuned baseline (per seed)")
         axis.axvline(1.0, color="lightgray", linewidth=0.8)
-        # Scaling ETA multiplies the speedup, so a linear axis squeezes every useful point against x1.
-        axis.set_xscale("log")
-        axis.xaxis.set_major_locator(ticker.LogLocator(subs=(1, 2, 5)))
-        axis.xaxis.set_major_formatter(ticker.FuncFormatter(lambda value, _: f"{value:g}x"))
-        axis.xaxis.set_minor_formatter(ticker.NullFormatter())
-        axis.set_xlabel(title)
-        axis.grid(alpha=0.3)
+        speedup_axis(axis, title)
     axes[0].set_ylabel(f"dev {run['metric']}")
     axes[0].legend(loc="lower left")
     figure.suptitle(f"{run['task']}, {run['backbone']}, max length {run['max_length']}")
-    figure.tight_layout()
-    with atomic_path(path, suffix=".png") as temporary:
-        figure.savefig(temporary, dpi=110)
-    plt.close(figure)
+    save_figure(figure, path)

@@ -2,11 +2,11 @@
 
 import time
 
-import numpy as np
-import tensorflow as tf
-
 from pipeline.data import batches
 from pipeline.evaluation import compiled_forward, flops_report, predict, scaled_eta
+
+import numpy as np
+import tensorflow as tf
 
 
 def call_seconds(function, *args):

@@ -1,8 +1,8 @@
 """How far a score difference measured on one dev split could move: a paired bootstrap over its examples."""
 
-import numpy as np
-
 from pipeline.evaluation import score
+
+import numpy as np
 
 
 def paired_bootstrap_interval(metric, labels, reference, candidate, resamples=2000, level=0.95, seed=0):

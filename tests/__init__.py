@@ -1,0 +1,1 @@
+"""The test suite; its helpers (`tests.tiny`, `tests.stages`, `tests.upstream_files`) import as `tests.<name>`."""
