@@ -45,3 +45,25 @@ def profiled_adapler_flops(model, input_length, layer_lengths):
         return model.classifier(model.bert.pooler(hidden))
 
     return _count(tf.function(forward).get_concrete_function(tf.TensorSpec([1, input_length], tf.int32)))
+
+
+def profiled_pruned_flops(model, input_length, attention_lengths, ffn_lengths):
+    """Profiler FLOPs of a pruning model's graph with the lengths fixed: layer i's attention block on
+    `attention_lengths[i]` tokens, the pruner's scores and decisions, and its feed-forward block on the first
+    `ffn_lengths[i]` of them (gathers cost no FLOPs)."""
+    encoder = model.bert.encoder
+    pruner = encoder.pruner
+
+    def forward(ids):
+        hidden = model.bert.embeddings(input_ids=ids, token_type_ids=tf.zeros_like(ids))
+        for i, layer in enumerate(encoder.layer):
+            hidden = hidden[:, : attention_lengths[i]]
+            live = tf.ones_like(hidden[..., 0])
+            attended, probs = layer.attention(hidden, extended_mask(live), None, None, None, None, True)[:2]
+            # The profiler counts every op of the graph, used or not: the scores and decisions count too.
+            pruner.keep(i, pruner.significance(i, probs, live), live)
+            attended = attended[:, : ffn_lengths[i]]
+            hidden = layer.bert_output(layer.intermediate(attended), attended)
+        return model.classifier(model.bert.pooler(hidden))
+
+    return _count(tf.function(forward).get_concrete_function(tf.TensorSpec([1, input_length], tf.int32)))

@@ -83,41 +83,49 @@ def layer_bound_speedup(curve, plain_lengths, adapler_lengths):
     return float(plain.sum() / np.interp(adapler_lengths, *curve).sum())
 
 
-def compare(plain, adapler, encoded, batch_size, repeats=3, limit=None, curve=None):
-    """Times both models on the same batches, alternating calls, and counts their FLOPs.
+def compare(plain, model, encoded, batch_size, repeats=3, limit=None, curve=None, model_encoded=None):
+    """Times the plain model and another on the same batches, alternating calls, and counts their FLOPs.
 
     Args:
-        plain: The fine-tuned model without Contribution Predictors.
-        adapler: The AdapLeR model (run with `lr_mode=True`).
-        encoded: An `Encoded` split.
+        plain: The fine-tuned model.
+        model: The faster model: AdapLeR or a pruning model (run with `lr_mode=True`), or a plain one
+            (a smaller student, a model of shorter inputs).
+        encoded: An `Encoded` split, at the task's maximum length (what the plain model reads).
         batch_size: Examples per call (1 = latency).
         repeats: Timed calls per batch and model; the median is kept.
         limit: Use only the first `limit` examples.
         curve: Optional `layer_time_curve` at this batch size, which adds `layer_bound_speedup`
             and `measured_over_bound` (how much of the layer-time bound the whole model reaches).
+        model_encoded: The same examples as `model` reads them, when that differs (truncated inputs).
 
     Returns:
         Dict with summed median seconds of each model, `measured_speedup`, `flops_speedup`,
         their ratio, examples and batch size.
     """
+    model_encoded = model_encoded or encoded
     if limit:
-        encoded = encoded.subset(limit)
-    plain_fn, adapler_fn = compiled_forward(plain, False), compiled_forward(adapler, True)
-    first = next(batches(encoded, batch_size))[0]
-    plain_fn(first), adapler_fn(first)  # trace once each
-    plain_time, adapler_time, lengths, padded, layer_lengths = 0.0, 0.0, [], [], []
-    for inputs, _, _ in batches(encoded, batch_size):
-        plain_median, adapler_median = interleaved_medians([(plain_fn, (inputs,)), (adapler_fn, (inputs,))], repeats)
+        encoded, model_encoded = encoded.subset(limit), model_encoded.subset(limit)
+    plain_fn, model_fn = compiled_forward(plain, False), compiled_forward(model, model.removes_tokens)
+    pairs = list(zip(batches(encoded, batch_size), batches(model_encoded, batch_size)))
+    plain_fn(pairs[0][0][0]), model_fn(pairs[0][1][0])  # trace once each
+    plain_time, model_time, lengths, kept, padded, layer_lengths = 0.0, 0.0, [], [], [], []
+    for (inputs, _, _), (model_inputs, _, _) in pairs:
+        plain_median, model_median = interleaved_medians([(plain_fn, (inputs,)), (model_fn, (model_inputs,))],
+                                                          repeats)
         plain_time += plain_median
-        adapler_time += adapler_median
-        lengths.append(adapler_fn(inputs)[1].numpy())
+        model_time += model_median
+        _, entering, leaving = model_fn(model_inputs)
+        lengths.append(entering.numpy())
+        kept.append(leaving.numpy())
         padded.append(int(inputs["input_ids"].shape[1]))
         layer_lengths.append(lengths[-1].max(axis=0))
-    flops = flops_report(adapler.config, adapler.config.num_labels, encoded.lengths, np.concatenate(lengths))["speedup"]
-    measured = plain_time / adapler_time
+    outputs = {"lengths": np.concatenate(lengths), "kept_lengths": np.concatenate(kept)}
+    flops = flops_report(model, plain.config.num_labels, encoded.lengths, outputs, baseline_config=plain.config,
+                         model_input_lengths=model_encoded.lengths)["speedup"]
+    measured = plain_time / model_time
     result = {
         "batch_size": batch_size, "examples": len(encoded), "repeats": repeats,
-        "plain_seconds": plain_time, "adapler_seconds": adapler_time,
+        "plain_seconds": plain_time, "model_seconds": model_time,
         "measured_speedup": measured, "flops_speedup": flops, "measured_over_flops": measured / flops,
     }
     if curve is not None:
@@ -147,8 +155,8 @@ def eta_sweep(adapler, encoded, batch_size, scales, score_fn, timing=None):
             point = {
                 "scale": scale, "eta": adapler.bert.encoder.ETA.numpy().tolist(),
                 "score": score_fn(outputs["logits"]),
-                "flops_speedup": flops_report(adapler.config, adapler.config.num_labels, encoded.lengths,
-                                              outputs["lengths"])["speedup"],
+                "flops_speedup": flops_report(adapler, adapler.config.num_labels, encoded.lengths,
+                                              outputs)["speedup"],
             }
             if timing is not None:
                 plain, limit = timing

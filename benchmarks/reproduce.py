@@ -6,7 +6,7 @@
     python benchmarks/reproduce.py --RECIPE=sst2_table --SET=adapler.PHI=0.003    # a recipe with one change
 
 Each seed gets its own task directory under --WORK_DIR, where the stages run as subprocesses with
-the recipe (and the --SET changes) written to `logs/reproduce_recipe.json`. Stages whose artefacts
+the recipe (and the --SET changes) written to `logs/benchmark_recipe.json`. Stages whose artefacts
 exist are skipped (`--RESUME`), so an interrupted run picks up where it stopped; the settings each
 artefact was made with are recorded beside it, and artefacts made with other settings are refused
 rather than silently reused. A seed that the results JSON already holds, measured with the same
@@ -17,31 +17,22 @@ run to `speed.json` and rewrites the `README.md` table.
 
 import json
 import os
-import subprocess
 import sys
 
 from analysis.reproduction_report import HEADLINE_KEYS, plot_tradeoff, update_speed_table
-from analysis.result_cache import SettingsChangedError, claim, earlier_result, same_settings
+from analysis.result_cache import SettingsChangedError, earlier_result, same_settings
 from analysis.significance import drop_interval
+from analysis.staged_runs import StagedRun, with_changes
 from analysis.timing import compare, eta_sweep, layer_time_curve
-from models.backbones import backbone_label, load_tokenizer
+from models.backbones import backbone_label
 from pipeline import cli, recipes
 from pipeline.atomic import write_json
 from pipeline.evaluation import flops_report, predict, score
-from pipeline.flags import (
-    FLAGS,
-    define_adapler_training_flags,
-    define_data_flags,
-    define_finetuning_flags,
-    define_recipe_flag,
-    define_timing_flags,
-)
-from pipeline.loading import best_finetuned, load_encoded, load_trained, ranked_epochs, read_ft_logs
-from pipeline.paths import REPO, TaskDir
+from pipeline.flags import FLAGS, define_data_flags, define_recipe_flag, define_timing_flags
+from pipeline.paths import REPO
 from pipeline.provenance import command_line, machine, today
-from pipeline.resume import EXECUTION_FLAGS
 from tasks.readers import DataError
-from tasks.registry import get_task, load_split
+from tasks.registry import load_split
 
 import numpy as np
 from absl import flags
@@ -61,97 +52,25 @@ flags.DEFINE_string("RESULTS_DIR", os.path.join(REPO, "benchmarks", "results"), 
 flags.DEFINE_bool("RESUME", True, "Reuse stages whose artefacts exist, and seeds measured before.")
 
 MEASURE_FLAGS = ("TIMING_EXAMPLES", "TIMING_BATCH_SIZE", "TIMING_REPEATS", "SWEEP_TIMING_EXAMPLES", "SCALES")
-# What a run's results do not depend on: where and how it ran, and the seed (recorded apart).
-NOT_SETTINGS = set(EXECUTION_FLAGS) | {"DATA_SEED", "DATA_DIR"}
 
 
-def with_changes(recipe, changes):
-    """The recipe with every `--SET` change, `<section>.<FLAG>=<value>`."""
-    for change in changes:
-        key, equals, value = change.partition("=")
-        section, dot, name = key.partition(".")
-        if not (equals and dot and name) or section not in ("common", "finetune", "adapler"):
-            raise DataError(f"--SET={change}: write <section>.<FLAG>=<value>, section common, finetune or adapler.")
-        recipe = recipe.with_values(section, {name: value})
-    return recipe
-
-
-class Run:
-    """The resolved settings of one benchmark run: what every stage takes, flat (`"adapler.PHI"`), with defaults."""
+class Run(StagedRun):
+    """The recipe's stages, plus the measurement settings of this benchmark (`"measure.SCALES"`)."""
 
     def __init__(self, recipe):
-        self.recipe = recipe
-        self.finetune, finetune_defaults = recipes.resolve(recipe, "finetune", define_finetuning_flags)
-        self.adapler, adapler_defaults = recipes.resolve(recipe, "adapler", define_adapler_training_flags)
-        self.defaults = {**self._flat("finetune", finetune_defaults), **self._flat("adapler", adapler_defaults),
-                         **{f"measure.{name}": FLAGS[name].default for name in MEASURE_FLAGS}}
-        self.task = get_task(self.adapler["TASK"])
-        self.name = TaskDir.adapler_name(self.adapler["SAVE_NAME"], self.adapler["GAMMA"], self.adapler["PHI"])
-
-    @staticmethod
-    def _flat(section, values):
-        return {f"{section}.{name}": value for name, value in values.items() if name not in NOT_SETTINGS}
+        super().__init__(recipe, FLAGS.WORK_DIR, FLAGS.DATA_DIR, FLAGS.HATEXPLAIN_TIES, FLAGS.RESUME)
+        self.defaults.update({f"measure.{name}": FLAGS[name].default for name in MEASURE_FLAGS})
 
     def settings(self, *sections):
-        """Flat settings of `sections` (`finetune`, `adapler`, `measure`)."""
-        flat = {}
-        for section in sections:
-            if section == "measure":
-                flat.update({f"measure.{name}": FLAGS[name].value for name in MEASURE_FLAGS})
-            else:
-                flat.update(self._flat(section, getattr(self, section)))
-        return flat
-
-    def task_dir(self, seed):
-        return TaskDir(backbone_label(self.adapler["BASE_MODEL"]), self.task.name, seed, root=FLAGS.WORK_DIR)
+        values = super().settings(*(section for section in sections if section != "measure"))
+        if "measure" in sections:
+            values.update({f"measure.{name}": FLAGS[name].value for name in MEASURE_FLAGS})
+        return values
 
     def results_path(self):
         """`<RESULTS_DIR>/<task>_<backbone>_<max_length>.json`: every seed's result in `per_seed`."""
-        return os.path.join(FLAGS.RESULTS_DIR, f"{self.task.name}_{backbone_label(self.adapler['BASE_MODEL'])}_"
-                                               f"{self.adapler['MAX_LENGTH']}.json")
-
-
-def run_stage(run, dirs, script, *extra):
-    recipe_file = dirs.log("reproduce_recipe.json")
-    recipes.write_recipe(run.recipe, recipe_file)
-    words = [sys.executable, os.path.join(REPO, script), f"--RECIPE={recipe_file}", f"--DATA_SEED={dirs.seed}",
-             f"--DATA_DIR={FLAGS.DATA_DIR}", f"--HATEXPLAIN_TIES={FLAGS.HATEXPLAIN_TIES}",
-             f"--DIRECTORY={FLAGS.WORK_DIR}", *extra]
-    print(f"== seed {dirs.seed}: {script} {' '.join(extra)}", flush=True)
-    subprocess.run(words, check=True)
-
-
-def run_stages(run, dirs):
-    """Stages 1-3 of one seed, each skipped when its artefacts were made with this run's settings."""
-    finetune = run.settings("finetune")
-    finetuned = claim(dirs.log("reproduce_finetune.json"), finetune, run.defaults, os.path.isfile(dirs.ft_logs),
-                      FLAGS.RESUME)
-    if not (finetuned and len(read_ft_logs(dirs.ft_logs)) == run.finetune["EPOCHS"]):
-        run_stage(run, dirs, "run_files/run_classification_bert.py")
-        finetuned = False
-    epochs = [epoch for epoch, _ in ranked_epochs(run.task, dirs)[:3]]
-    if not (finetuned and all(os.path.isfile(dirs.saliency("train", epoch)) for epoch in epochs)):
-        run_stage(run, dirs, "tools/store_saliencies.py", "--SPLIT=train")
-        finetuned = False
-    trained = claim(dirs.log(f"reproduce_{run.name}.json"), run.settings("finetune", "adapler"), run.defaults,
-                    os.path.isfile(dirs.adapler_model(run.name)), FLAGS.RESUME)
-    if not (finetuned and trained):
-        run_stage(run, dirs, "run_files/run_classification_w_lr.py")
-
-
-def dev_split(run, seed):
-    """`(split name, encoded examples)` of the dev split the benchmark scores."""
-    split = run.task.dev_splits[0]
-    common = run.adapler
-    return split, load_encoded(run.task, split, load_tokenizer(common["BASE_MODEL"]), common["MAX_LENGTH"],
-                               FLAGS.DATA_DIR, seed, common["EVAL_EXAMPLES"], FLAGS.HATEXPLAIN_TIES)
-
-
-def load_models(run, dirs):
-    """`(plain, adapler)`: the best fine-tuned epoch and the AdapLeR checkpoint of a task directory."""
-    backbone, labels = run.adapler["BASE_MODEL"], run.task.num_labels
-    return (load_trained(backbone, labels, best_finetuned(run.task, dirs)[0]),
-            load_trained(backbone, labels, dirs.adapler_model(run.name)))
+        return os.path.join(FLAGS.RESULTS_DIR, f"{self.task.name}_{backbone_label(self.backbone)}_"
+                                               f"{self.max_length}.json")
 
 
 def scored(run, dev, plain, adapler):
@@ -163,6 +82,10 @@ def scored(run, dev, plain, adapler):
             score(run.task, dev.labels, outputs["logits"])[metric])
 
 
+def load_models(run, dirs):
+    return run.plain_model(dirs), run.adapler_model(dirs)
+
+
 def with_drop_interval(run, dirs, measured, cached):
     """`measured` with its `drop_ci95`, computed for a result from before the field when its checkpoints are here.
 
@@ -171,7 +94,7 @@ def with_drop_interval(run, dirs, measured, cached):
     """
     if "drop_ci95" in measured or not os.path.isfile(dirs.adapler_model(run.name)):
         return measured
-    _, dev = dev_split(run, measured["seed"])
+    _, dev = run.dev_split(measured["seed"])
     plain_logits, outputs, *rescored = scored(run, dev, *load_models(run, dirs))
     if not np.allclose(rescored, (measured["baseline_score"], measured["adapler_score"]), rtol=0, atol=1e-6):
         print(f"== seed {measured['seed']}: the checkpoints now score {rescored[0]:.4f} and {rescored[1]:.4f}, not "
@@ -186,7 +109,7 @@ def with_drop_interval(run, dirs, measured, cached):
 def measure_seed(run, seed):
     """Stages (resumed where they stopped) and measurements of one data seed; cached in its task directory."""
     dirs = run.task_dir(seed)
-    cached = dirs.log(f"reproduce_{run.name}_{run.adapler['MAX_LENGTH']}.json")
+    cached = dirs.log(f"reproduce_{run.name}_{run.max_length}.json")
     settings = run.settings("finetune", "adapler", "measure")
     if FLAGS.RESUME and os.path.isfile(cached):
         with open(cached) as handle:
@@ -198,13 +121,13 @@ def measure_seed(run, seed):
     if measured:
         print(f"== seed {seed}: measured before, in {run.results_path()}", flush=True)
         return with_drop_interval(run, dirs, measured, cached)
-    run_stages(run, dirs)
+    run.adapler_trained(dirs, run.finetuned(dirs))
 
-    split, dev = dev_split(run, seed)
+    split, dev = run.dev_split(seed)
     plain, adapler = load_models(run, dirs)
-    metric, max_length = run.task.metrics[0], run.adapler["MAX_LENGTH"]
+    metric, max_length = run.task.metrics[0], run.max_length
     plain_logits, outputs, baseline, adapler_score = scored(run, dev, plain, adapler)
-    flops = flops_report(adapler.config, run.task.num_labels, dev.lengths, outputs["lengths"])
+    flops = flops_report(adapler, run.task.num_labels, dev.lengths, outputs)
     batch1 = compare(plain, adapler, dev, 1, FLAGS.TIMING_REPEATS, limit=FLAGS.TIMING_EXAMPLES,
                      curve=layer_time_curve(plain, 1, max_length))
     batched = compare(plain, adapler, dev, FLAGS.TIMING_BATCH_SIZE, FLAGS.TIMING_REPEATS,
@@ -245,10 +168,10 @@ def main(argv):
     except SettingsChangedError as error:
         raise DataError(str(error)) from None
     first = per_seed[0]
-    common = run.adapler
-    train_count = common["TRAIN_EXAMPLES"] or len(load_split(run.task, "train", FLAGS.DATA_DIR or None, seed=seeds[0]))
+    train_count = (run.adapler["TRAIN_EXAMPLES"]
+                   or len(load_split(run.task, "train", FLAGS.DATA_DIR or None, seed=seeds[0])))
     result = {
-        "task": run.task.name, "backbone": common["BASE_MODEL"], "max_length": common["MAX_LENGTH"],
+        "task": run.task.name, "backbone": run.backbone, "max_length": run.max_length,
         "train_examples": train_count, "eval_examples": first["eval_examples"], "eval_split": first["eval_split"],
         "metric": first["metric"], **aggregate(per_seed), "seeds": seeds, "per_seed": per_seed,
         # The single-seed fields of the table and plot: the first seed's.

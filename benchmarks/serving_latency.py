@@ -127,7 +127,7 @@ def main(argv):
             function(inputs[0])
         times = np.array([interleaved_medians([(f, (x,)) for f, _ in calls], FLAGS.TIMING_REPEATS) for x in inputs])
     lengths = np.stack([compiled_forward(adapler, True)(x)[1].numpy()[0] for x in inputs])
-    flops = flops_report(adapler.config, task.num_labels, dev.lengths, lengths)
+    flops = flops_report(adapler, task.num_labels, dev.lengths, {"lengths": lengths})
     result = {"task": FLAGS.TASK, "backbone": FLAGS.BASE_MODEL, "max_length": FLAGS.MAX_LENGTH,
               "examples": len(inputs), "repeats": FLAGS.TIMING_REPEATS, "eta_scale": FLAGS.ETA_SCALE,
               "flops_speedup": flops["speedup"],

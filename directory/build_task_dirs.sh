@@ -17,7 +17,7 @@ done
 [[ "$seed" =~ ^[0-9]+$ ]] || { echo "error: seed '$seed' is not a non-negative integer" >&2; usage; }
 
 root="${ADAPLER_DIRECTORY:-$(cd "$(dirname "$0")" && pwd)}/$backbone/$seed/$task"
-mkdir -p "$root/models/adaptive_lr" "$root/logs"
+mkdir -p "$root/models/adaptive_lr" "$root/models/baselines" "$root/logs"
 for kind in sals attn; do
   for split in train val test; do
     mkdir -p "$root/data/$kind/$split"

@@ -11,6 +11,7 @@ from typing import Optional
 
 from models.checkpoints import CheckpointError, check_compatible
 from models.encoder import CP_UNITS, AdapLeREncoder
+from models.pruning import PruningEncoder
 
 import tensorflow as tf
 import transformers
@@ -21,18 +22,24 @@ from transformers.models.bert.modeling_tf_bert import TFBertMainLayer
 
 @dataclass
 class TFAdapLeRModelOutput(TFBaseModelOutputWithPooling):
-    """Main-layer output with `explanations` and `lengths` (see `TFAdapLeREncoderOutput`)."""
+    """Main-layer output with the encoder's `explanations`, `lengths`, `kept_lengths` and `soft_masks`."""
 
     explanations: Optional[tuple] = None
     lengths: Optional[tuple] = None
+    kept_lengths: Optional[tuple] = None
+    soft_masks: Optional[tuple] = None
 
 
 @dataclass
 class TFAdapLeRSequenceClassifierOutput(TFSequenceClassifierOutput):
-    """Classifier output: `logits`, and per layer `explanations` (CP scores) and `lengths`."""
+    """Classifier output: `logits`, and per layer `explanations` (CP or significance scores), `lengths`
+    (tokens entering the layer), `kept_lengths` (tokens its feed-forward block runs on, for methods that
+    prune inside a layer; None for AdapLeR, where they equal `lengths`) and `soft_masks` (soft factors)."""
 
     explanations: Optional[tuple] = None
     lengths: Optional[tuple] = None
+    kept_lengths: Optional[tuple] = None
+    soft_masks: Optional[tuple] = None
 
 
 def _static_shape(tensor):
@@ -40,17 +47,18 @@ def _static_shape(tensor):
 
 
 class AdapLeRBertMainLayer(TFBertMainLayer):
-    """`TFBertMainLayer` whose encoder is an `AdapLeREncoder`.
+    """`TFBertMainLayer` whose encoder removes tokens: an `AdapLeREncoder`, or a `PruningEncoder`.
 
     Args:
         config: The backbone's `BertConfig`.
         add_pooling_layer: Whether to build the pooler (classification needs it).
+        encoder_class: The encoder's class.
         **kwargs: Passed to `TFBertMainLayer`.
     """
 
-    def __init__(self, config, add_pooling_layer=True, **kwargs):
+    def __init__(self, config, add_pooling_layer=True, encoder_class=AdapLeREncoder, **kwargs):
         super().__init__(config, add_pooling_layer=add_pooling_layer, **kwargs)
-        self.encoder = AdapLeREncoder(config, name="encoder")
+        self.encoder = encoder_class(config, name="encoder")
 
     def check_inputs(self, input_ids, attention_mask, token_type_ids):
         """Raises a `ValueError` for inputs the model cannot take (shapes known at trace time)."""
@@ -141,6 +149,8 @@ class AdapLeRBertMainLayer(TFBertMainLayer):
             attentions=encoded.attentions,
             explanations=encoded.explanations,
             lengths=encoded.lengths,
+            kept_lengths=getattr(encoded, "kept_lengths", None),
+            soft_masks=getattr(encoded, "soft_masks", None),
         )
 
 
@@ -156,13 +166,20 @@ class TFBertForSequenceClassification(transformers.TFBertForSequenceClassificati
         **kwargs: Passed to the parent.
     """
 
+    encoder_class = AdapLeREncoder
+
     def __init__(self, config, *inputs, **kwargs):
         super().__init__(config, *inputs, **kwargs)
-        self.bert = AdapLeRBertMainLayer(config, name="bert")
+        self.bert = AdapLeRBertMainLayer(config, encoder_class=self.encoder_class, name="bert")
 
     @property
     def is_adapler(self):
         return self.bert.encoder.is_adapler
+
+    @property
+    def removes_tokens(self):
+        """Whether `lr_mode=True` removes tokens (and the outputs carry per-layer lengths)."""
+        return self.is_adapler
 
     def to_AdapLeR(self, cp_units=CP_UNITS):  # noqa: N802 (the original's public name)
         """Adds a Contribution Predictor per layer and the lambda/ETA/THETA state.
@@ -274,4 +291,33 @@ class TFBertForSequenceClassification(transformers.TFBertForSequenceClassificati
             attentions=outputs.attentions,
             explanations=outputs.explanations,
             lengths=outputs.lengths,
+            kept_lengths=outputs.kept_lengths,
+            soft_masks=outputs.soft_masks,
         )
+
+
+class TFBertPruningForSequenceClassification(TFBertForSequenceClassification):
+    """BERT classifier whose layers prune tokens between their two blocks once `attach_pruner()` gave it a
+    `models.pruning.Pruner` (PoWER-BERT, LTP).
+
+    `lr_mode=True` removes the pruned tokens physically (inside `model.bert.encoder.masking()` it masks
+    them instead), and a call without `lr_mode` runs the pruner's soft mode. Plain checkpoints load before `attach_pruner()`,
+    pruned ones after it.
+    """
+
+    encoder_class = PruningEncoder
+
+    @property
+    def removes_tokens(self):
+        return self.bert.encoder.pruner is not None
+
+    def attach_pruner(self, pruner):
+        """Attaches `pruner` (built at once, under the model's scopes); returns the model."""
+        if not self.built:
+            self.build_in_name_scope()
+        with tf.name_scope(self.name), tf.name_scope(self.bert.name):
+            self.bert.encoder.attach(pruner)
+        return self
+
+    def to_AdapLeR(self, cp_units=CP_UNITS):  # noqa: N802 (the parent's public name)
+        raise ValueError("A pruning model has no Contribution Predictors; use TFBertForSequenceClassification.")

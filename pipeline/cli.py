@@ -8,8 +8,9 @@ import sys
 from models.backbones import backbone_label, load_tokenizer
 from models.checkpoints import CheckpointError
 from models.trainer import NonFiniteLossError
-from pipeline import loading, recipes
+from pipeline import loading, methods, recipes
 from pipeline.distribution import DistributionError, barrier, describe, is_chief, strategy_from_flags
+from pipeline.evaluation import flops_report
 from pipeline.paths import TaskDir
 from pipeline.resume import Resumable, ResumeError, run_flags
 from tasks.readers import DataError
@@ -129,9 +130,39 @@ def trained_model(task_, dirs, lr_model, strategy=None):
     return model, path
 
 
+def evaluated_model(task_, dirs, strategy_=None):
+    """`(model, checkpoint, record)` of stages 4 and 5: `--METHOD`'s checkpoint (`--MODEL_PATH`, else
+    `models/baselines/<METHOD>_<SAVE_NAME>.h5`) with the record beside it, or for `--METHOD=adapler` the
+    AdapLeR (`--LR_MODEL`) or best fine-tuned checkpoint with an empty record."""
+    if FLAGS.METHOD == "adapler":
+        return (*trained_model(task_, dirs, FLAGS.LR_MODEL, strategy_), {})
+    path = FLAGS.MODEL_PATH or dirs.baseline_model(FLAGS.METHOD, FLAGS.SAVE_NAME)
+    model, record = methods.load_method(FLAGS.METHOD, FLAGS.BASE_MODEL, task_.num_labels, path, strategy_)
+    return model, path, record
+
+
+def evaluated_flops(model, task_, encoded_, model_encoded, outputs):
+    """`flops_report` of stages 4 and 5 against the plain backbone at the task's maximum length."""
+    return flops_report(model, task_.num_labels, encoded_.lengths, outputs,
+                        baseline_config=methods.backbone_config(FLAGS.BASE_MODEL),
+                        model_input_lengths=model_encoded.lengths)
+
+
+def method_inputs(task_, split, tok, encoded_, record, limit=0):
+    """The split as the evaluated model reads it: `encoded_`, or cut to a truncation method's kept length."""
+    length = methods.input_length(record, FLAGS.MAX_LENGTH)
+    if length == FLAGS.MAX_LENGTH:
+        return encoded_
+    return loading.load_encoded(task_, split, tok, length, FLAGS.DATA_DIR, FLAGS.DATA_SEED, limit,
+                                FLAGS.HATEXPLAIN_TIES)
+
+
 def run_name(dirs):
     """Names the outputs of stages 4 and 5: the checkpoint's file name when `--MODEL_PATH` is given
     (without the `_lr` suffix of AdapLeR checkpoints), else the AdapLeR run name or `bert`."""
+    if "METHOD" in FLAGS and FLAGS.METHOD != "adapler":
+        return os.path.splitext(os.path.basename(FLAGS.MODEL_PATH or dirs.baseline_model(FLAGS.METHOD,
+                                                                                          FLAGS.SAVE_NAME)))[0]
     if FLAGS.MODEL_PATH:
         stem = os.path.splitext(os.path.basename(FLAGS.MODEL_PATH))[0]
         return stem[: -len("_lr")] if FLAGS.LR_MODEL and stem.endswith("_lr") else stem

@@ -2,7 +2,7 @@
 
 import contextlib
 
-from models.flops import adapler_flops, bert_flops, speedup
+from models.flops import bert_flops, model_flops, speedup
 from pipeline.atomic import write_pickle
 from pipeline.distribution import gathered_batches
 from tasks.metrics import compute
@@ -15,7 +15,10 @@ _COMPILED = {}
 
 
 def compiled_forward(model, lr_mode):
-    """`inputs -> (logits, [B, L] lengths)` as one shape-relaxed graph per model and mode.
+    """`inputs -> (logits, [B, L] lengths, [B, L] kept lengths)` as one shape-relaxed graph per model and mode.
+
+    `lengths` are the tokens entering each layer, `kept lengths` those its feed-forward block runs on
+    (the same for AdapLeR; both `[B, 0]` for a model that removes nothing).
 
     Batches of any length reuse the same trace, and repeated calls reuse the same function.
     """
@@ -25,20 +28,24 @@ def compiled_forward(model, lr_mode):
 def _compiled(model, lr_mode):
     """`(model, forward, per-replica forward)`, made once per model and mode."""
     # The plain model of a checkpoint is traced apart from what it becomes after to_AdapLeR().
-    key = (id(model), bool(lr_mode), model.is_adapler)
+    key = (id(model), lr_mode, model.removes_tokens)
     if key not in _COMPILED:
 
         @tf.function(input_signature=[INPUT_SPEC])
         def forward(inputs):
             outputs = model(inputs, lr_mode=lr_mode)
             if outputs.lengths is None:
-                return outputs.logits, tf.zeros([tf.shape(outputs.logits)[0], 0])
-            return outputs.logits, tf.stack(outputs.lengths, axis=1)
+                nothing = tf.zeros([tf.shape(outputs.logits)[0], 0])
+                return outputs.logits, nothing, nothing
+            kept = outputs.lengths if outputs.kept_lengths is None else outputs.kept_lengths
+            return outputs.logits, tf.stack(outputs.lengths, axis=1), tf.stack(kept, axis=1)
 
         def per_replica(inputs, labels, indices):
-            logits, lengths = forward(inputs)
-            # A plain model's [B, 0] lengths stay out: gathering zero-width tensors across replicas crashes.
-            return {"logits": logits, "lengths": lengths} if model.is_adapler else {"logits": logits}
+            logits, lengths, kept = forward(inputs)
+            if not model.removes_tokens:
+                # A plain model's [B, 0] lengths stay out: gathering zero-width tensors across replicas crashes.
+                return {"logits": logits}
+            return {"logits": logits, "lengths": lengths, "kept_lengths": kept}
 
         _COMPILED[key] = (model, forward, per_replica)  # holding the model keeps its id from being reused
     return _COMPILED[key]
@@ -48,23 +55,25 @@ def predict(model, encoded, batch_size, lr_mode=False, description="predict", st
     """Runs the model over a split, returning rows in split order.
 
     Args:
-        model: A `TFBertForSequenceClassification` (plain or AdapLeR).
+        model: A `TFBertForSequenceClassification` (plain, AdapLeR or a pruning model).
         encoded: An `Encoded` split.
         batch_size: Examples per batch (global under a strategy).
-        lr_mode: Hard token removal (AdapLeR only).
+        lr_mode: Hard token removal (models that remove tokens only).
         description: Progress-bar label.
         strategy: The `tf.distribute.Strategy` the model was built under (default: the current one).
 
     Returns:
-        Dict with `logits` `[N, K]` and `lengths` `[N, L]` (None for a plain model).
+        Dict with `logits` `[N, K]`, `lengths` and `kept_lengths` `[N, L]` (None for a model that removes
+        nothing; see `compiled_forward`).
     """
     parts = list(gathered_batches(strategy or tf.distribute.get_strategy(), _compiled(model, lr_mode)[2], encoded,
                                   batch_size, description))
     order = np.argsort(np.concatenate([part["index"] for part in parts]), kind="stable")
-    return {
-        "logits": np.concatenate([part["logits"] for part in parts])[order],
-        "lengths": np.concatenate([part["lengths"] for part in parts])[order] if model.is_adapler else None,
-    }
+
+    def rows(key):
+        return np.concatenate([part[key] for part in parts])[order] if key in parts[0] else None
+
+    return {"logits": rows("logits"), "lengths": rows("lengths"), "kept_lengths": rows("kept_lengths")}
 
 
 def layer_scales(scale, late_factor, num_layers):
@@ -124,7 +133,7 @@ def score_with_removal(model, task, encoded, batch_size, scale=1.0, strategy=Non
         outputs = predict(model, encoded, batch_size, lr_mode=True,
                           description=f"hard removal, ETA {scale_label(scale)}", strategy=strategy)
     first = score(task, encoded.labels, outputs["logits"])[task.metrics[0]]
-    return first, flops_report(model.config, task.num_labels, encoded.lengths, outputs["lengths"])["speedup"]
+    return first, flops_report(model, task.num_labels, encoded.lengths, outputs)["speedup"]
 
 
 def predictions_from_logits(task, logits):
@@ -136,23 +145,27 @@ def score(task, labels, logits):
     return compute(task.metrics, labels, predictions_from_logits(task, logits))
 
 
-def flops_report(config, num_labels, input_lengths, layer_lengths):
-    """Per-example FLOPs of BERT and of the evaluated model, and the total-ratio speedup.
+def flops_report(model, num_labels, input_lengths, outputs=None, baseline_config=None, model_input_lengths=None):
+    """Per-example FLOPs of the plain model and of the evaluated one, and the total-ratio speedup.
+
+    The baseline is the plain fine-tuned model at each example's unpadded length, whatever the method.
 
     Args:
-        config: Backbone config.
+        model: The evaluated model.
         num_labels: Classifier outputs.
-        input_lengths: `[N]` unpadded input lengths.
-        layer_lengths: `[N, L]` live lengths per layer, or None for the plain model.
+        input_lengths: `[N]` unpadded input lengths at the task's maximum length.
+        outputs: What `predict` returned (`lengths`, `kept_lengths`), for a model that removes tokens.
+        baseline_config: Config of the plain model (default: the evaluated model's; a smaller student
+            passes its teacher's).
+        model_input_lengths: `[N]` lengths the evaluated model read (default `input_lengths`; a model
+            trained on truncated inputs passes theirs).
 
     Returns:
         Dict with `bert` and `model` arrays of per-example FLOPs and `speedup`.
     """
-    baseline = bert_flops(config, input_lengths, num_labels)
-    if layer_lengths is None:
-        own = baseline
-    else:
-        own = adapler_flops(config, layer_lengths, num_labels, input_length=input_lengths)
+    baseline = bert_flops(baseline_config or model.config, input_lengths, num_labels)
+    own = model_flops(model, num_labels, input_lengths if model_input_lengths is None else model_input_lengths,
+                      outputs)
     return {"bert": baseline, "model": own, "speedup": speedup(baseline, own)}
 
 

@@ -227,3 +227,43 @@ def define_timing_flags(flag_values=FLAGS):
     flags.DEFINE_integer("TIMING_EXAMPLES", 0, "Time only the first N dev examples at batch 1 (0 = all).",
                          lower_bound=0, flag_values=fv)
     flags.DEFINE_integer("TIMING_BATCH_SIZE", 32, "Batch size of the batched timing.", lower_bound=2, flag_values=fv)
+
+
+def define_method_flag(choices, default, flag_values=FLAGS):
+    """`--METHOD`: which comparison method a script trains or evaluates."""
+    flags.DEFINE_enum("METHOD", default, list(choices),
+                      "The method: adapler (the stages' own), layer_drop (a smaller student), truncation (shorter "
+                      "inputs), power_bert or ltp (pruning inside the layers).", flag_values=flag_values)
+
+
+def define_baseline_flags(flag_values=FLAGS):
+    """`run_files/run_baseline.py`: the common and training flags, and each method's settings."""
+    from pipeline.methods import BASELINES
+
+    fv = flag_values
+    define_common_flags(fv)
+    define_training_flags(epochs=2, learning_rate=2e-5, flag_values=fv)
+    define_initial_model_flag("", fv)
+    define_distillation_flags(fv)
+    define_method_flag(BASELINES, None, fv)
+    flags.DEFINE_string("SAVE_NAME", "baseline", "Names the run: models/baselines/<METHOD>_<SAVE_NAME>.h5 and .json.",
+                        flag_values=fv)
+    flags.DEFINE_integer("LAYERS", 3, "layer_drop: layers of the student, taken evenly from the teacher's.",
+                         lower_bound=1, flag_values=fv)
+    flags.DEFINE_integer("KEEP_LENGTH", 0, "truncation: tokens kept ([CLS], the first word-pieces, [SEP]); 0 = the "
+                         "length that gives --TARGET_SPEEDUP on the training split.", lower_bound=0, flag_values=fv)
+    flags.DEFINE_float("TARGET_SPEEDUP", 2.0, "truncation: the FLOPs speedup the kept length is chosen for.",
+                       lower_bound=1.0, flag_values=fv)
+    flags.DEFINE_float("LAMBDA", None, "power_bert, ltp: weight of the soft phase's penalty (the trade-off).",
+                       lower_bound=0.0, flag_values=fv)
+    flags.DEFINE_float("TEMPERATURE", 1e-3, "ltp: temperature of the soft mask.", lower_bound=1e-8, flag_values=fv)
+    flags.DEFINE_float("FINAL_THRESHOLD", 0.01, "ltp: threshold base of the last layer (scaled linearly over the "
+                       "others).", lower_bound=0.0, flag_values=fv)
+    flags.DEFINE_integer("SOFT_EPOCHS", 1, "power_bert, ltp: epochs of the soft phase (then --EPOCHS of the hard one).",
+                         lower_bound=1, flag_values=fv)
+    flags.DEFINE_float("PRUNER_LEARNING_RATE", None, "power_bert, ltp: learning rate of the pruner's state in the soft "
+                       "phase (default: 5e-4 for PoWER-BERT's retention weights, --LEARNING_RATE for LTP's "
+                       "thresholds, as their authors).", lower_bound=0.0, flag_values=fv)
+    flags.register_multi_flags_validator(
+        ["METHOD", "LAMBDA"], lambda f: f["METHOD"] not in ("power_bert", "ltp") or f["LAMBDA"] is not None,
+        "--METHOD=power_bert and ltp need --LAMBDA (the soft phase's penalty weight).", flag_values=fv)

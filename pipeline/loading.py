@@ -39,9 +39,16 @@ def load_encoded(task, split, tokenizer, max_length, data_dir=None, seed=42, lim
     return encode(examples, tokenizer, max_length)
 
 
-def build_model(backbone, num_labels):
-    """The backbone (a name `resolve_backbone` knows) with a fresh classifier head."""
-    return TFBertForSequenceClassification.from_pretrained(resolve_backbone(backbone), num_labels=num_labels)
+def build_model(backbone, num_labels, model_class=TFBertForSequenceClassification, **config):
+    """The backbone (a name `resolve_backbone` knows) with a fresh classifier head.
+
+    Args:
+        backbone: `--BASE_MODEL`.
+        num_labels: Classifier outputs.
+        model_class: `TFBertForSequenceClassification` or a subclass (the pruning classifier).
+        **config: Config overrides, e.g. `num_hidden_layers` for a smaller student.
+    """
+    return model_class.from_pretrained(resolve_backbone(backbone), num_labels=num_labels, **config)
 
 
 def load_trained(backbone, num_labels, checkpoint, strategy=None):

@@ -60,11 +60,11 @@ class TaskDir:
     def of_checkpoint(cls, path):
         """The task directory a checkpoint lies in, or None when it lies outside any.
 
-        `<root>/<backbone>/<seed>/<task>/models/<file>.h5` and `.../models/adaptive_lr/<file>.h5`
-        are inside one; the task directory needs its `logs/` folder too.
+        `<root>/<backbone>/<seed>/<task>/models/<file>.h5`, `.../models/adaptive_lr/<file>.h5` and
+        `.../models/baselines/<file>.h5` are inside one; the task directory needs its `logs/` folder too.
         """
         folder = os.path.dirname(os.path.abspath(path))
-        if os.path.basename(folder) == "adaptive_lr":
+        if os.path.basename(folder) in ("adaptive_lr", "baselines"):
             folder = os.path.dirname(folder)
         if os.path.basename(folder) != "models":
             return None
@@ -110,6 +110,10 @@ class TaskDir:
 
     def adapler_model(self, name):
         return os.path.join(self.path, "models", "adaptive_lr", f"{name}_lr.h5")
+
+    def baseline_model(self, method, name):
+        """The checkpoint of a comparison method's run: `models/baselines/<METHOD>_<SAVE_NAME>.h5`."""
+        return os.path.join(self.path, "models", "baselines", f"{method}_{name}.h5")
 
     def resume(self, name):
         """Resume checkpoints of the run `name` (stage 1: `finetune`; stage 3: the AdapLeR run name)."""

@@ -1,7 +1,9 @@
 """Named recipes: the flags of run.sh and of every benchmark in benchmarks/results/, in one place.
 
 A recipe holds flag values by section: `common` applies to every script that defines the flag,
-`finetune` to stage 1, `adapler` to stage 3, `measure` to `benchmarks/reproduce.py`'s measurements.
+`finetune` to stage 1, `adapler` to stage 3, `measure` to `benchmarks/reproduce.py`'s measurements,
+and `baselines[<method>]` to `run_files/run_baseline.py --METHOD=<method>`. `budgets` gives the
+comparison (`benchmarks/compare_methods.py`) each method's trade-off flag and the values it sweeps.
 A script run with `--RECIPE=<name>` takes the recipe's values for the flags it defines and did not
 get on its command line: flags given explicitly override the recipe.
 """
@@ -14,7 +16,7 @@ from pipeline.atomic import write_json
 
 from absl import flags
 
-SECTIONS = ("common", "finetune", "adapler", "measure")
+SECTIONS = ("common", "finetune", "adapler", "measure", "baselines", "budgets")
 
 
 @dataclass(frozen=True)
@@ -27,6 +29,8 @@ class Recipe:
         finetune: Stage 1's flags.
         adapler: Stage 3's flags.
         measure: `benchmarks/reproduce.py`'s measurement flags.
+        baselines: Per comparison method, `run_files/run_baseline.py`'s flags.
+        budgets: Per method (AdapLeR included), `[flag, [values]]`: the settings its trade-off curve sweeps.
     """
 
     description: str
@@ -34,22 +38,45 @@ class Recipe:
     finetune: dict = field(default_factory=dict)
     adapler: dict = field(default_factory=dict)
     measure: dict = field(default_factory=dict)
+    baselines: dict = field(default_factory=dict)
+    budgets: dict = field(default_factory=dict)
 
-    def section(self, name):
-        """The values a script of section `name` takes: `common`, then the section's own (which win)."""
-        if name not in SECTIONS:
-            raise ValueError(f"Unknown recipe section {name!r}; the sections are {', '.join(SECTIONS)}.")
+    def section(self, name, method=None):
+        """The values a script of section `name` takes: `common`, then the section's own (which win).
+
+        `baseline` is `run_files/run_baseline.py`'s section: `common`, then `baselines[method]`.
+        """
+        if name == "baseline":
+            return {**self.common, **self.baselines.get(method, {})}
+        if name not in ("common", "finetune", "adapler", "measure"):
+            raise ValueError(f"Unknown recipe section {name!r}; the sections are common, finetune, adapler, measure "
+                             "and baseline.")
         return dict(self.common) if name == "common" else {**self.common, **getattr(self, name)}
 
-    def with_values(self, section, values):
-        """A copy with `values` (flag name to value) set in `section`."""
-        merged = {**getattr(self, section), **values}
-        return Recipe(**{**{name: getattr(self, name) for name in ("description", *SECTIONS)}, section: merged})
+    def with_values(self, section, values, method=None):
+        """A copy with `values` (flag name to value) set in `section` (`baselines` needs the `method`)."""
+        fields = {name: getattr(self, name) for name in ("description", *SECTIONS)}
+        if section == "baselines":
+            fields["baselines"] = {**self.baselines, method: {**self.baselines.get(method, {}), **values}}
+        else:
+            fields[section] = {**getattr(self, section), **values}
+        return Recipe(**fields)
 
 
 _SHORT_RUN = {"CP_LEARNING_RATE": 1e-3, "SPEEDUP_LEARNING_RATE": 1e-2, "INITIAL_MODEL_PATH": ""}
 _DISTILL = {"EPOCHS": 2, "LAMBDAS": [50, 50], "MIN_TRAIN_LENGTH": 10, "BATCH_SIZE": 16, "DISTILL_WEIGHT": 0.5,
             **_SHORT_RUN}
+
+# The comparison methods' own settings, from their authors' (docs/comparison.md): DistilBERT's distillation
+# (temperature 2, weight 0.5) for the student; PoWER-BERT's SST-2 learning rates (3e-5, 5e-4 for the retention
+# weights) and LTP's (2e-5, temperature 1e-3); one soft epoch, then two epochs with the tokens removed, as many
+# as AdapLeR's stage 3 and the fine-tuning.
+_BASELINES = {
+    "layer_drop": {"EPOCHS": 2, "LEARNING_RATE": 5e-5, "DISTILL_WEIGHT": 0.5, "DISTILL_TEMPERATURE": 2.0},
+    "truncation": {"EPOCHS": 2, "LEARNING_RATE": 2e-5},
+    "power_bert": {"SOFT_EPOCHS": 1, "EPOCHS": 2, "LEARNING_RATE": 3e-5, "PRUNER_LEARNING_RATE": 5e-4},
+    "ltp": {"SOFT_EPOCHS": 1, "EPOCHS": 2, "LEARNING_RATE": 2e-5, "TEMPERATURE": 1e-3, "FINAL_THRESHOLD": 0.01},
+}
 
 RECIPES = {
     "quickstart": Recipe(
@@ -109,6 +136,34 @@ RECIPES = {
         measure={"TIMING_EXAMPLES": 100, "SWEEP_TIMING_EXAMPLES": 64,
                  "SCALES": [0, 0.5, 0.75, 1, 1.1, 1.2, 1.3, 1.5, 2]},
     ),
+    "sst2_compare": Recipe(
+        "The comparison on SST-2 at 64 (benchmarks/results/comparison_sst2_64.*): the 8000-example setting of "
+        "the results table, AdapLeR with its best recipe (sst2_distill), every other method from the same "
+        "fine-tuned model with its authors' settings as the starting point.",
+        common={"TASK": "sst2", "MAX_LENGTH": 64, "BATCH_SIZE": 32, "TRAIN_EXAMPLES": 8000, "GAMMA": 0.5,
+                "PHI": 0.003, "SAVE_NAME": "bench", "GROUP_BY_LENGTH": True},
+        finetune={"EPOCHS": 2, "LEARNING_RATE": 5e-5},
+        adapler={**_DISTILL, "ETA_SCALES": [0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 1]},
+        measure={"TIMING_EXAMPLES": 200, "TIMING_BATCH_SIZE": 32, "TIMING_REPEATS": 3,
+                 "MATCHED_SPEEDUPS": [1.5, 2, 3]},
+        baselines=_BASELINES,
+        budgets={"adapler": ["ETA_SCALE", [0.5, 0.75, 1, 1.25, 1.5]], "layer_drop": ["LAYERS", [1, 2, 3, 4]],
+                 "truncation": ["TARGET_SPEEDUP", [1.25, 1.5, 2, 3]],
+                 "power_bert": ["LAMBDA", [1e-4, 3e-4, 1e-3, 3e-3]], "ltp": ["LAMBDA", [0.01, 0.05, 0.1, 0.2]]},
+    ),
+    "movies_compare": Recipe(
+        "The comparison on ERASER movie reviews at 512 (benchmarks/results/comparison_movie_rationales_512.*), "
+        "AdapLeR with the movies_512 recipe.",
+        common={"TASK": "movie_rationales", "MAX_LENGTH": 512, "BATCH_SIZE": 16, "GAMMA": 0.005, "PHI": 0.001,
+                "SAVE_NAME": "bench"},
+        finetune={"EPOCHS": 2, "LEARNING_RATE": 5e-5},
+        adapler={"EPOCHS": 3, "ETA_SCALES": [0.5, 0.75, 1], **_SHORT_RUN},
+        measure={"TIMING_EXAMPLES": 50, "TIMING_BATCH_SIZE": 16, "TIMING_REPEATS": 3, "MATCHED_SPEEDUPS": [3, 5, 8]},
+        baselines=_BASELINES,
+        budgets={"adapler": ["ETA_SCALE", [0.5, 0.75, 1, 1.1, 1.2]], "layer_drop": ["LAYERS", [1, 2, 3, 4]],
+                 "truncation": ["TARGET_SPEEDUP", [2, 3, 5, 8]],
+                 "power_bert": ["LAMBDA", [1e-4, 3e-4, 1e-3, 3e-3]], "ltp": ["LAMBDA", [0.01, 0.05, 0.1, 0.2]]},
+    ),
     "quick": Recipe(
         "A tiny slice of SST-2 that runs every stage and measurement in a minute or two (the tests).",
         common={"TASK": "sst2", "MAX_LENGTH": 32, "BATCH_SIZE": 32, "TRAIN_EXAMPLES": 64, "EVAL_EXAMPLES": 32,
@@ -116,7 +171,12 @@ RECIPES = {
         finetune={"EPOCHS": 1, "LEARNING_RATE": 5e-5},
         adapler={"EPOCHS": 1, "LAMBDAS": [50], "MIN_TRAIN_LENGTH": 6, "BATCH_SIZE": 16, "DISTILL_WEIGHT": 0.5,
                  "LATE_ETA_FACTORS": [1, 2], **_SHORT_RUN},
-        measure={"TIMING_EXAMPLES": 4, "SWEEP_TIMING_EXAMPLES": 8, "TIMING_REPEATS": 1, "SCALES": [1, 2]},
+        measure={"TIMING_EXAMPLES": 4, "SWEEP_TIMING_EXAMPLES": 8, "TIMING_REPEATS": 1, "SCALES": [1, 2],
+                 "MATCHED_SPEEDUPS": [1.2, 1.5]},
+        baselines={method: dict(values, EPOCHS=1) for method, values in _BASELINES.items()},
+        budgets={"adapler": ["ETA_SCALE", [1, 2]], "layer_drop": ["LAYERS", [2, 4]],
+                 "truncation": ["TARGET_SPEEDUP", [1.5, 2]], "power_bert": ["LAMBDA", [1e-3, 1e-2]],
+                 "ltp": ["LAMBDA", [0.1, 0.5]]},
     ),
 }
 
@@ -160,7 +220,8 @@ def apply(flag_values, recipe, section):
     Args:
         flag_values: Parsed `absl.flags.FlagValues`.
         recipe: A `Recipe`.
-        section: The script's section (`common` for scripts that train nothing).
+        section: The script's section (`common` for scripts that train nothing; `baseline` takes the
+            method from the flags' `--METHOD`).
 
     Returns:
         The names of the flags set from the recipe.
@@ -169,7 +230,8 @@ def apply(flag_values, recipe, section):
         RecipeError: A value the flag's parser or validators refuse.
     """
     applied = []
-    for name, value in recipe.section(section).items():
+    method = flag_values["METHOD"].value if "METHOD" in flag_values else None
+    for name, value in recipe.section(section, method).items():
         if name not in flag_values or flag_values[name].present:
             continue
         flag = flag_values[name]
@@ -181,7 +243,7 @@ def apply(flag_values, recipe, section):
     return applied
 
 
-def resolve(recipe, section, define):
+def resolve(recipe, section, define, arguments=()):
     """The value of every flag `define` defines under the recipe's `section`, as the script would take it.
 
     Args:
@@ -189,13 +251,14 @@ def resolve(recipe, section, define):
         section: The script's section.
         define: The script's flag definer (e.g. `pipeline.flags.define_finetuning_flags`), called with a
             `flag_values` of its own.
+        arguments: Command-line words the script gets besides the recipe (e.g. `--METHOD=ltp`).
 
     Returns:
         `(values, defaults)`: flag name to value, and to default.
     """
     flag_values = flags.FlagValues()
     define(flag_values)
-    flag_values(["recipe"])
+    flag_values(["recipe", *arguments])
     apply(flag_values, recipe, section)
     try:
         flag_values.validate_all_flags()

@@ -12,12 +12,14 @@ outputs go to that checkpoint's task directory (or beside it) and are named afte
 
 from pipeline import cli
 from pipeline.atomic import write_text
-from pipeline.evaluation import flops_report, predict, predictions_from_logits, write_flops_per_example
-from pipeline.flags import FLAGS, define_checkpoint_flags, define_common_flags
+from pipeline.evaluation import predict, predictions_from_logits, write_flops_per_example
+from pipeline.flags import FLAGS, define_checkpoint_flags, define_common_flags, define_method_flag
+from pipeline.methods import METHODS
 from tasks.readers import DataError
 
 define_checkpoint_flags("test", "GLUE test split to predict: test, or for MNLI also test_mismatched and ax.")
 define_common_flags()
+define_method_flag(METHODS, "adapler")
 
 
 def format_prediction(task, value):
@@ -36,14 +38,16 @@ def main(argv):
                         f"{', '.join(task.glue_files)}.")
     dirs = cli.task_dir().require()
     # The submission needs every test example, so --EVAL_EXAMPLES does not apply here.
-    encoded = cli.encoded(task, FLAGS.SPLIT, cli.tokenizer())
-    model, checkpoint = cli.trained_model(task, dirs, FLAGS.LR_MODEL)
-    outputs = predict(model, encoded, FLAGS.BATCH_SIZE, lr_mode=FLAGS.LR_MODEL, description=FLAGS.SPLIT)
+    tok = cli.tokenizer()
+    encoded = cli.encoded(task, FLAGS.SPLIT, tok)
+    model, checkpoint, record = cli.evaluated_model(task, dirs)
+    model_encoded = cli.method_inputs(task, FLAGS.SPLIT, tok, encoded, record)
+    outputs = predict(model, model_encoded, FLAGS.BATCH_SIZE, lr_mode=model.removes_tokens, description=FLAGS.SPLIT)
     predictions = predictions_from_logits(task, outputs["logits"])
     path = dirs.glue_prediction(cli.run_name(dirs), FLAGS.SPLIT)
     lines = ["index\tprediction"] + [f"{i}\t{format_prediction(task, p)}" for i, p in enumerate(predictions)]
     write_text(path, "\n".join(lines) + "\n")
-    flops = flops_report(model.config, task.num_labels, encoded.lengths, outputs["lengths"])
+    flops = cli.evaluated_flops(model, task, encoded, model_encoded, outputs)
     write_flops_per_example(dirs.log("flops_per_example.pickle"), checkpoint, FLAGS.SPLIT, encoded,
                             outputs["lengths"], flops)
     print(f"GLUE FILE ({task.glue_files[FLAGS.SPLIT]}): {path}")

@@ -11,7 +11,8 @@ from analysis.result_cache import earlier_result, same_settings
 from analysis.timing import interleaved_medians, layer_bound_speedup, layer_time_curve
 from pipeline.paths import REPO
 from pipeline.provenance import command_line
-from tests.tiny import tiny_model
+from pipeline.recipes import get_recipe, write_recipe
+from tests.tiny import save_tiny_backbone, tiny_model
 
 import numpy as np
 import pytest
@@ -24,8 +25,8 @@ RUN_KEYS = {"task", "backbone", "max_length", "train_examples", "eval_examples",
 slow = pytest.mark.slow
 
 
-def _reproduce(results_dir, work_dir, data_dir, *extra, succeed=True):
-    command = [sys.executable, os.path.join(REPO, "benchmarks", "reproduce.py"), "--RECIPE=quick", "--SEEDS=1,2",
+def _reproduce(recipe, results_dir, work_dir, data_dir, *extra, succeed=True):
+    command = [sys.executable, os.path.join(REPO, "benchmarks", "reproduce.py"), f"--RECIPE={recipe}", "--SEEDS=1,2",
                f"--RESULTS_DIR={results_dir}", f"--WORK_DIR={work_dir}", f"--DATA_DIR={data_dir}", *extra]
     env = dict(os.environ, HF_HUB_OFFLINE="1")
     result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=900)
@@ -33,20 +34,35 @@ def _reproduce(results_dir, work_dir, data_dir, *extra, succeed=True):
     return result
 
 
+def _again(work, results_dir, data_dir, *extra, succeed=True):
+    """The fixture's benchmark again, in its work directory, with `extra` flags."""
+    return _reproduce(work["recipe"], results_dir, work["work"], data_dir, *extra, succeed=succeed)
+
+
 def _cache(work_dir, seed):
-    return next((work_dir / "minilm" / str(seed) / "sst2" / "logs").glob("reproduce_bench_*_32.json"))
+    return next((work_dir / "tinybert" / str(seed) / "sst2" / "logs").glob("reproduce_bench_*_32.json"))
 
 
 @pytest.fixture(scope="module")
-def work(tmp_path_factory, data_dir):
+def recipe(tmp_path_factory):
+    """The quick recipe on a tiny random backbone (the real data, faster stages), as a recipe file."""
+    folder = tmp_path_factory.mktemp("recipe")
+    backbone = save_tiny_backbone(folder / "tinybert")
+    path = str(folder / "quick_tiny.json")
+    write_recipe(get_recipe("quick").with_values("common", {"BASE_MODEL": backbone}), path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def work(tmp_path_factory, data_dir, recipe):
     """Two seeds of the quick recipe; then seed 2's cached result loses its drop interval and the run is repeated."""
     results_dir, work_dir = tmp_path_factory.mktemp("results"), tmp_path_factory.mktemp("work")
-    _reproduce(results_dir, work_dir, data_dir)
+    _reproduce(recipe, results_dir, work_dir, data_dir)
     measured = json.loads(_cache(work_dir, 2).read_text())
     interval = measured.pop("drop_ci95")
     _cache(work_dir, 2).write_text(json.dumps(measured))
-    rerun = _reproduce(results_dir, work_dir, data_dir)
-    return {"results": results_dir, "work": work_dir, "rerun": rerun, "interval": interval}
+    rerun = _reproduce(recipe, results_dir, work_dir, data_dir)
+    return {"results": results_dir, "work": work_dir, "rerun": rerun, "interval": interval, "recipe": recipe}
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +72,7 @@ def results(work):
 
 @slow
 def test_each_stage_trains_with_its_section_of_the_recipe(work):
-    logs = work["work"] / "minilm" / "1" / "sst2" / "logs"
+    logs = work["work"] / "tinybert" / "1" / "sst2" / "logs"
     # Fine-tuning trains on the common batch of 32, stage 3 on the recipe's adapler batch of 16.
     assert "global batch 32" in (logs / "finetune.log").read_text()
     adapler_log = "".join(path.read_text() for path in logs.glob("bench_*.log"))
@@ -73,42 +89,42 @@ def test_a_second_run_measures_nothing_again_and_backfills_a_missing_drop_interv
     assert "run_classification" not in rerun.stdout
     # The interval recomputed from the checkpoints is the one measured the first time.
     assert json.loads(_cache(work["work"], 2).read_text())["drop_ci95"] == work["interval"]
-    assert json.load(open(work["results"] / "sst2_minilm_32.json"))["per_seed"][1]["drop_ci95"] == work["interval"]
+    assert json.load(open(work["results"] / "sst2_tinybert_32.json"))["per_seed"][1]["drop_ci95"] == work["interval"]
 
 
 @slow
 def test_resuming_with_other_training_settings_is_refused_before_any_stage_runs(work, data_dir, tmp_path):
-    refused = _reproduce(tmp_path, work["work"], data_dir, "--SET=finetune.LEARNING_RATE=1e-4", succeed=False)
+    refused = _again(work, tmp_path, data_dir, "--SET=finetune.LEARNING_RATE=1e-4", succeed=False)
     assert "finetune.LEARNING_RATE 5e-05 -> 0.0001" in refused.stderr and "--RESUME=false" in refused.stderr
     assert "== seed" not in refused.stdout and not os.listdir(tmp_path)
 
 
 @slow
 def test_a_malformed_change_is_refused_in_one_line(work, data_dir, tmp_path):
-    refused = _reproduce(tmp_path, work["work"], data_dir, "--SET=LEARNING_RATE=1e-4", succeed=False)
+    refused = _again(work, tmp_path, data_dir, "--SET=LEARNING_RATE=1e-4", succeed=False)
     assert "error: --SET=LEARNING_RATE=1e-4: write <section>.<FLAG>=<value>" in refused.stderr
 
 
 @slow
 def test_other_timing_flags_measure_again_without_retraining(work, data_dir, tmp_path):
-    rerun = _reproduce(tmp_path, work["work"], data_dir, "--SEEDS=1", "--TIMING_BATCH_SIZE=16")
+    rerun = _again(work, tmp_path, data_dir, "--SEEDS=1", "--TIMING_BATCH_SIZE=16")
     assert "measured before" not in rerun.stdout and "run_classification" not in rerun.stdout
-    assert json.load(open(tmp_path / "sst2_minilm_32.json"))["batched"]["batch_size"] == 16
+    assert json.load(open(tmp_path / "sst2_tinybert_32.json"))["batched"]["batch_size"] == 16
 
 
 @slow
 def test_a_training_record_from_before_a_flag_existed_counts_the_flag_at_its_default(work, data_dir, tmp_path):
-    logs = work["work"] / "minilm" / "1" / "sst2" / "logs"
-    record = next(path for path in logs.glob("reproduce_bench_*.json") if not path.stem.endswith("_32"))
+    logs = work["work"] / "tinybert" / "1" / "sst2" / "logs"
+    record = next(logs.glob("benchmark_bench_*.json"))
     saved = json.loads(record.read_text())
     try:
         assert saved.pop("adapler.LATE_ETA_FACTORS") == ["1", "2"]
         record.write_text(json.dumps(saved))
         # Recorded without the flag, the run behaved as its default (1), which is not this run's 1,2.
         # Another timing batch size measures again, so the training records are checked.
-        refused = _reproduce(tmp_path, work["work"], data_dir, "--SEEDS=1", "--TIMING_BATCH_SIZE=8", succeed=False)
+        refused = _again(work, tmp_path, data_dir, "--SEEDS=1", "--TIMING_BATCH_SIZE=8", succeed=False)
         assert "adapler.LATE_ETA_FACTORS ['1'] -> ['1', '2']" in refused.stderr
-        rerun = _reproduce(tmp_path, work["work"], data_dir, "--SEEDS=1", "--SET=adapler.LATE_ETA_FACTORS=1",
+        rerun = _again(work, tmp_path, data_dir, "--SEEDS=1", "--SET=adapler.LATE_ETA_FACTORS=1",
                            "--TIMING_BATCH_SIZE=8")
         assert "run_classification_w_lr" not in rerun.stdout
     finally:
@@ -117,18 +133,18 @@ def test_a_training_record_from_before_a_flag_existed_counts_the_flag_at_its_def
 
 
 @slow
-def test_seeds_in_the_results_are_not_run_again_without_their_work_directory(results, data_dir, tmp_path):
-    earlier = json.load(open(results / "sst2_minilm_32.json"))
+def test_seeds_in_the_results_are_not_run_again_without_their_work_directory(work, results, data_dir, tmp_path):
+    earlier = json.load(open(results / "sst2_tinybert_32.json"))
     # A record from before --DISTILL_TEMPERATURE existed ran at its default, which this run uses too.
     del earlier["per_seed"][0]["settings"]["adapler.DISTILL_TEMPERATURE"]
     earlier["per_seed"][0]["date"], earlier["per_seed"][1]["date"] = "2026-01-03", "2026-01-02"
     (tmp_path / "results").mkdir()
-    with open(tmp_path / "results" / "sst2_minilm_32.json", "w") as handle:
+    with open(tmp_path / "results" / "sst2_tinybert_32.json", "w") as handle:
         json.dump(earlier, handle)
-    rerun = _reproduce(tmp_path / "results", tmp_path / "empty_work", data_dir)
+    rerun = _reproduce(work["recipe"], tmp_path / "results", tmp_path / "empty_work", data_dir)
     assert "== seed 1: measured before, in " in rerun.stdout and "== seed 2: measured before, in " in rerun.stdout
     assert "run_classification" not in rerun.stdout and not (tmp_path / "empty_work").exists()
-    again = json.load(open(tmp_path / "results" / "sst2_minilm_32.json"))
+    again = json.load(open(tmp_path / "results" / "sst2_tinybert_32.json"))
     assert again["per_seed"] == earlier["per_seed"] and again["flops_speedup"] == earlier["flops_speedup"]
     # Nothing was measured today: the run is dated by its newest measurement.
     assert again["date"] == "2026-01-03"
@@ -141,7 +157,7 @@ def test_a_result_whose_checkpoints_no_longer_give_its_scores_gets_no_interval(w
     try:
         stale = {key: value for key, value in measured.items() if key != "drop_ci95"}
         cache.write_text(json.dumps(dict(stale, baseline_score=measured["baseline_score"] - 0.5)))
-        rerun = _reproduce(tmp_path, work["work"], data_dir, "--SEEDS=2")
+        rerun = _again(work, tmp_path, data_dir, "--SEEDS=2")
         assert "== seed 2: measured before" in rerun.stdout and "no interval added" in rerun.stdout
         assert "drop_ci95" not in json.loads(cache.read_text())
     finally:
@@ -197,7 +213,7 @@ def test_speed_json_lists_the_run_with_every_required_key(results):
 
 @slow
 def test_run_json_holds_timings_and_the_sweep(results):
-    run = json.load(open(results / "sst2_minilm_32.json"))
+    run = json.load(open(results / "sst2_tinybert_32.json"))
     assert run["batch1"]["batch_size"] == 1 and run["batched"]["batch_size"] == 32
     assert [p["scale"] for p in run["sweep"]] == [1.0, 2.0]
     for point in run["sweep"]:
@@ -208,11 +224,11 @@ def test_run_json_holds_timings_and_the_sweep(results):
 
 @slow
 def test_plot_and_table_are_written(results):
-    with open(results / "sst2_minilm_32_tradeoff.png", "rb") as handle:
+    with open(results / "sst2_tinybert_32_tradeoff.png", "rb") as handle:
         assert handle.read(8) == b"\x89PNG\r\n\x1a\n"
     table = open(results / "README.md").read()
-    row = next(line for line in table.splitlines() if line.startswith("| sst2 | all-MiniLM-L6-v2 | 32 | 64 | 32 | 1, 2 |"))
-    run = json.load(open(results / "sst2_minilm_32.json"))
+    run = json.load(open(results / "sst2_tinybert_32.json"))
+    row = next(line for line in table.splitlines() if line.startswith(f"| sst2 | {run['backbone']} | 32 | 64 | 32 | 1, 2 |"))
     intervals = ", ".join(f"{100 * low:.1f} to {100 * high:.1f}" for low, high in (r["drop_ci95"] for r in run["per_seed"]))
     assert f"| {intervals} |" in row
 

@@ -2,7 +2,9 @@
 
 import re
 
-from models.modeling_tf_bert import TFBertForSequenceClassification
+from models.ltp import LTPPruner
+from models.modeling_tf_bert import TFBertForSequenceClassification, TFBertPruningForSequenceClassification
+from models.power_bert import PoWERBertPruner
 from pipeline.data import Encoded
 
 import numpy as np
@@ -98,3 +100,19 @@ def unpadded_split(inputs, lengths):
     """The rows of a padded batch as an `Encoded` split of unpadded examples."""
     ids = [inputs["input_ids"].numpy()[i, :length] for i, length in enumerate(lengths)]
     return Encoded(ids, [np.zeros_like(x) for x in ids], np.zeros(len(lengths), np.int64), 16)
+
+
+def pruning_model(kind, seed=0, num_layers=3):
+    """A tiny PoWER-BERT (`power_bert`) or LTP (`ltp`) classifier whose pruner removes tokens of 16-token inputs."""
+    tf.keras.utils.set_random_seed(seed)
+    model = TFBertPruningForSequenceClassification(tiny_config(num_layers=num_layers))
+    model.build_in_name_scope()
+    if kind == "power_bert":
+        pruner = PoWERBertPruner(num_layers, max_length=16, penalty_weight=1e-3, name="pruner")
+        model.attach_pruner(pruner)
+        pruner.retention.assign(np.array([10, 6, 3][:num_layers], np.float32))
+    else:
+        pruner = LTPPruner(num_layers, max_length=16, final_threshold=0.15, temperature=1e-3, name="pruner")
+        model.attach_pruner(pruner)
+        pruner.threshold_offsets.assign(np.full(num_layers, 0.01, np.float32))
+    return model
