@@ -11,7 +11,8 @@ weights). Every point is scored on the dev split with its FLOPs speedup over the
 example's unpadded length, and timed against the plain model, interleaved, at batch 1 (the first
 --TIMING_EXAMPLES dev examples) and batched (--TIMING_BATCH_SIZE, every dev example, batches in split
 order, not grouped by length). A point measured before with the same settings is taken from its task
-directory or from the results JSON, so seeds can land in different sessions.
+directory or from the results JSON, which is rewritten after every point, so seeds (and the points of one
+seed) can land in different sessions.
 
 Writes `<RESULTS_DIR>/comparison_<task>_<max_length>.{json,md,png}`: every point per method and seed,
 and the `matched` rows: each method's score at the recipe's speedups (interpolated on its curve in
@@ -133,11 +134,11 @@ def measure_point(comparison, dirs, plain, dev, method, flag, value, reused):
 
 
 def measure_seed(comparison, seed):
-    """Every method's points on one seed (`{method: points}`) and the fine-tuned model's dev score."""
+    """Yields `(method, points so far)` on one seed after every point, measured or taken from a cache."""
     dirs = comparison.task_dir(seed)
     reused = None
     plain = dev = None
-    curves = {}
+    adapler_ready = False
     for method in FLAGS.METHODS:
         flag, values = comparison.recipe.budgets[method]
         points = []
@@ -156,14 +157,27 @@ def measure_seed(comparison, seed):
                     reused = comparison.finetuned(dirs)
                     plain = comparison.plain_model(dirs)
                     dev = comparison.dev_split(seed)[1]
-                if method == "adapler":
+                if method == "adapler" and not adapler_ready:
+                    # Once per process: a checkpoint trained here is up to date for every later point.
                     comparison.adapler_trained(dirs, reused)
+                    adapler_ready = True
                 point = dict(measure_point(comparison, dirs, plain, dev, method, flag, value, reused),
                              settings=settings, date=today())
                 write_json(cache, point)
             points.append(point)
-        curves[method] = points
-    return curves
+            yield method, points
+
+
+def write_results(comparison, result):
+    """The results JSON, table and plot of every point so far (a session that stops keeps what it measured)."""
+    result = dict(result, matched=matched_rows(result, [float(s) for s in FLAGS.MATCHED_SPEEDUPS]),
+                  command=command_line(sys.argv), machine=machine(),
+                  date=max(p["date"] for m in result["methods"].values() for r in m["per_seed"] for p in r["points"]))
+    stem = os.path.splitext(comparison.results_path())[0]
+    write_json(stem + ".json", result)
+    write_text(stem + ".md", comparison_table(result))
+    plot_comparison(result, stem + ".png")
+    return result
 
 
 def main(argv):
@@ -173,26 +187,21 @@ def main(argv):
     comparison = Comparison(recipes.get_recipe(FLAGS.RECIPE))
     seeds = [int(seed) for seed in FLAGS.SEEDS]
     result = {"task": comparison.task.name, "backbone": comparison.backbone, "max_length": comparison.max_length,
-              "metric": comparison.task.metrics[0], "recipe": FLAGS.RECIPE, "seeds": seeds, "methods": {}}
+              "metric": comparison.task.metrics[0], "recipe": FLAGS.RECIPE, "seeds": seeds, "methods": {},
+              "finetuned": []}
     try:
         for seed in seeds:
-            curves = measure_seed(comparison, seed)
-            for method, points in curves.items():
-                flag = comparison.recipe.budgets[method][0]
-                entry = result["methods"].setdefault(method, {"budget_flag": flag, "per_seed": []})
-                entry["per_seed"].append({"seed": seed, "points": points})
-            first = next(points[0] for points in curves.values())
-            result.setdefault("finetuned", []).append({"seed": seed, "score": first["finetuned_score"]})
+            for method, points in measure_seed(comparison, seed):
+                entry = result["methods"].setdefault(method, {"budget_flag": comparison.recipe.budgets[method][0],
+                                                              "per_seed": []})
+                runs = [run for run in entry["per_seed"] if run["seed"] != seed]
+                entry["per_seed"] = runs + [{"seed": seed, "points": list(points)}]
+                if all(run["seed"] != seed for run in result["finetuned"]):
+                    result["finetuned"].append({"seed": seed, "score": points[0]["finetuned_score"]})
+                written = write_results(comparison, result)
     except SettingsChangedError as error:
         raise DataError(str(error)) from None
-    result["matched"] = matched_rows(result, [float(s) for s in FLAGS.MATCHED_SPEEDUPS])
-    result.update(command=command_line(sys.argv), machine=machine(),
-                  date=max(p["date"] for m in result["methods"].values() for r in m["per_seed"] for p in r["points"]))
-    stem = os.path.splitext(comparison.results_path())[0]
-    write_json(stem + ".json", result)
-    write_text(stem + ".md", comparison_table(result))
-    plot_comparison(result, stem + ".png")
-    print(comparison_table(result), flush=True)
+    print(comparison_table(written), flush=True)
 
 
 if __name__ == "__main__":
