@@ -1,8 +1,10 @@
-"""Exports a trained classifier for serving: a SavedModel that takes raw text, or a LiteRT file.
+"""Exports a trained classifier for serving: a SavedModel that takes raw text, a LiteRT file, or an ONNX file.
 
     python tools/export_model.py --TASK=sst2 --LR_MODEL --FORMAT=saved_model --OUTPUT=exports/sst2_adapler
     python tools/export_model.py --TASK=sst2 --LR_MODEL --FORMAT=litert --OUTPUT=exports/sst2_adapler.tflite
     python tools/export_model.py --TASK=sst2 --LR_MODEL --FORMAT=litert_layers --OUTPUT=exports/sst2_layers.tflite
+    python tools/export_model.py --TASK=sst2 --LR_MODEL --FORMAT=onnx --OUTPUT=exports/sst2_adapler.onnx
+    python tools/export_model.py --TASK=sst2 --LR_MODEL --FORMAT=onnx --QUANTIZE=int8 --OUTPUT=exports/sst2_int8.onnx
 
 The SavedModel's `serving_default` takes `text` (and `text_pair` for pair tasks) as `[batch]`
 strings, tokenises them in the graph with the backbone's vocabulary, casing and truncation to
@@ -11,6 +13,9 @@ The LiteRT file holds `serving_ids` with a dynamic length, in builtin ops only. 
 --LR_MODEL the plain fine-tuned model is exported (the baseline). `litert_layers` is the
 batch-1 LiteRT form with one signature per layer and the token drop between them
 (`serving/layerwise.py`, run by `serving.layerwise.LayerwiseLiteRT`): every layer keeps XNNPACK.
+The ONNX file takes `input_ids`, `attention_mask` and `token_type_ids` (int64) and returns `logits`
+and `lengths` (`serving/onnx_export.py`; run it with `serving.onnx_runtime.OnnxClassifier`);
+`--QUANTIZE=int8` writes it with dynamically quantised int8 weights.
 """
 
 import os
@@ -21,13 +26,17 @@ from pipeline.flags import FLAGS, define_checkpoint_flags, define_common_flags
 from serving.layerwise import export_layerwise
 from serving.litert import convert
 from serving.module import ServingModule, save
+from serving.onnx_export import export_onnx, quantize_int8
 from serving.tokenization import InGraphTokenizer
+from tasks.readers import DataError
 
 from absl import flags
 
-flags.DEFINE_enum("FORMAT", "saved_model", ["saved_model", "litert", "litert_layers"],
-                  "What to write: a SavedModel, a LiteRT file of serving_ids, or the per-layer batch-1 LiteRT file.")
-flags.DEFINE_string("OUTPUT", None, "SavedModel folder or .tflite file to write.")
+flags.DEFINE_enum("FORMAT", "saved_model", ["saved_model", "litert", "litert_layers", "onnx"],
+                  "What to write: a SavedModel, a LiteRT file of serving_ids, the per-layer batch-1 LiteRT file, or "
+                  "an ONNX file of the ids signature.")
+flags.DEFINE_enum("QUANTIZE", "none", ["none", "int8"], "onnx: dynamic int8 quantisation of the weights.")
+flags.DEFINE_string("OUTPUT", None, "SavedModel folder, .tflite or .onnx file to write.")
 flags.DEFINE_bool("ALLOW_SELECT_OPS", False, "LiteRT: fall back to TensorFlow kernels for ops LiteRT lacks.")
 flags.mark_flag_as_required("OUTPUT")
 define_checkpoint_flags()
@@ -39,6 +48,17 @@ def main(argv):
     task = cli.task()
     dirs = cli.task_dir().require()
     model, checkpoint = cli.trained_model(task, dirs, FLAGS.LR_MODEL)
+    if FLAGS.QUANTIZE != "none" and FLAGS.FORMAT != "onnx":
+        raise DataError("--QUANTIZE applies to --FORMAT=onnx.")
+    if FLAGS.FORMAT == "onnx":
+        if FLAGS.QUANTIZE == "int8":
+            with tempfile.TemporaryDirectory() as scratch:
+                quantize_int8(export_onnx(model, os.path.join(scratch, "fp32.onnx")), FLAGS.OUTPUT)
+        else:
+            export_onnx(model, FLAGS.OUTPUT)
+        print(f"ONNX: {FLAGS.OUTPUT} (from {checkpoint}; inputs input_ids, attention_mask, token_type_ids; outputs "
+              f"logits, lengths{'; int8 weights' if FLAGS.QUANTIZE == 'int8' else ''})")
+        return
     if FLAGS.FORMAT == "litert_layers":
         export_layerwise(model, FLAGS.OUTPUT)
         print(f"LITERT LAYERS: {FLAGS.OUTPUT} (from {checkpoint}; signatures start, block_i, last; batch 1)")

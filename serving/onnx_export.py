@@ -1,0 +1,68 @@
+"""ONNX export of a trained classifier with hard removal inside, and its int8 quantisation.
+
+The graph takes `input_ids`, `attention_mask` and `token_type_ids` (`[batch, length]` int64, as Optimum
+exports BERT) and returns `logits` and `lengths` (`[batch, layers]` float: tokens entering each layer,
+[CLS] included; every token for a plain model), with dynamic batch and length. tf2onnx has no handler
+for `Erfc`, which TensorFlow 2.21's exact GELU emits; importing this module registers one
+(`1 - Erf(x)`).
+"""
+
+from pipeline.atomic import atomic_path
+
+import numpy as np
+import tensorflow as tf
+import tf2onnx
+from tf2onnx import utils
+from tf2onnx.handler import tf_op
+
+OPSET = 17
+INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
+ONNX_SPEC = [tf.TensorSpec([None, None], tf.int64, name=name) for name in INPUT_NAMES]
+
+
+@tf_op("Erfc")
+class Erfc:
+    """`erfc(x) = 1 - erf(x)`: ONNX has Erf since opset 9."""
+
+    @classmethod
+    def version_9(cls, ctx, node, **kwargs):
+        node.type = "Erf"
+        dtype = utils.map_onnx_to_numpy_type(ctx.get_dtype(node.input[0]))
+        one = ctx.make_const(utils.make_name("erfc_one"), np.array(1, dtype=dtype))
+        ctx.insert_new_node_on_output("Sub", node.output[0], inputs=[one.output[0], node.output[0]],
+                                      name=utils.make_name(node.name))
+
+
+def ids_function(model):
+    """The model on int64 ids as a `tf.function`: `{"logits", "lengths"}`, hard removal when it removes tokens."""
+
+    @tf.function(input_signature=ONNX_SPEC)
+    def run(input_ids, attention_mask, token_type_ids):
+        inputs = {"input_ids": tf.cast(input_ids, tf.int32), "attention_mask": tf.cast(attention_mask, tf.int32),
+                  "token_type_ids": tf.cast(token_type_ids, tf.int32)}
+        outputs = model(inputs, lr_mode=model.removes_tokens, training=False)
+        if outputs.lengths is None:
+            counts = tf.reduce_sum(tf.cast(attention_mask, tf.float32), axis=1, keepdims=True)
+            lengths = tf.tile(counts, [1, model.config.num_hidden_layers])
+        else:
+            lengths = tf.stack(outputs.lengths, axis=1)
+        return {"logits": outputs.logits, "lengths": lengths}
+
+    return run
+
+
+def export_onnx(model, path):
+    """Writes the model as an ONNX file (see the module docstring); returns the path."""
+    with atomic_path(path, suffix=".onnx") as temporary:
+        tf2onnx.convert.from_function(ids_function(model), input_signature=ONNX_SPEC, opset=OPSET,
+                                      output_path=temporary)
+    return path
+
+
+def quantize_int8(source, target):
+    """Dynamic int8 quantisation of an ONNX file's weights (`onnxruntime.quantization.quantize_dynamic`)."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    with atomic_path(target, suffix=".onnx") as temporary:
+        quantize_dynamic(source, temporary, weight_type=QuantType.QInt8)
+    return target

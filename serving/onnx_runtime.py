@@ -1,0 +1,69 @@
+"""Running an exported ONNX classifier in ONNX Runtime, without TensorFlow.
+
+    classifier = OnnxClassifier("exports/sst2_adapler.onnx", tokenizer="all-MiniLM-L6-v2")
+    classifier.predict(["a gorgeous , witty , seductive movie ."])   # logits, lengths, label
+
+Inputs are checked first, so a wrong one is named (ONNX Runtime's own message names an index or a
+node deep in the graph).
+"""
+
+import numpy as np
+import onnxruntime
+
+INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
+
+
+class OnnxClassifier:
+    """An exported classifier (`tools/export_model.py --FORMAT=onnx`) in an ONNX Runtime session.
+
+    Args:
+        path: The `.onnx` file.
+        threads: Intra-op threads of the session (0 = ONNX Runtime's default).
+        tokenizer: Optional backbone name or folder (`--BASE_MODEL`) for `predict`.
+        max_length: Truncation length of `predict`.
+    """
+
+    def __init__(self, path, threads=0, tokenizer=None, max_length=128):
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        self.session = onnxruntime.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+        self.outputs = [output.name for output in self.session.get_outputs()]
+        self.tokenizer_name, self.max_length, self._tokenizer = tokenizer, max_length, None
+
+    def __call__(self, input_ids, attention_mask, token_type_ids):
+        """`{"logits": [B, K], "lengths": [B, L]}` for `[batch, length]` integer inputs.
+
+        Raises:
+            ValueError: naming the input that is missing, not integers, not `[batch, length]`, or of another
+                shape than `input_ids`.
+        """
+        feed = {}
+        for name, value in zip(INPUT_NAMES, (input_ids, attention_mask, token_type_ids)):
+            if value is None:
+                raise ValueError(f"{name} is missing: the model takes {', '.join(INPUT_NAMES)} ([batch, length] "
+                                 "integers; token_type_ids are zeros for single texts).")
+            array = np.asarray(value)
+            if not np.issubdtype(array.dtype, np.integer):
+                raise ValueError(f"{name} must hold integers; got {array.dtype}.")
+            if array.ndim != 2:
+                raise ValueError(f"{name} must be [batch, length]; got shape {array.shape}.")
+            feed[name] = array.astype(np.int64)
+        shapes = {name: value.shape for name, value in feed.items()}
+        if len(set(shapes.values())) != 1:
+            raise ValueError(f"input_ids, attention_mask and token_type_ids must have one shape; got {shapes}.")
+        return dict(zip(self.outputs, self.session.run(self.outputs, feed)))
+
+    def predict(self, texts, text_pairs=None):
+        """Tokenises with the backbone's tokenizer, runs the model, adds `label` (argmax)."""
+        if self._tokenizer is None:
+            if self.tokenizer_name is None:
+                raise ValueError("predict needs the backbone's tokenizer: OnnxClassifier(path, tokenizer=...).")
+            from models.backbones import load_tokenizer
+
+            self._tokenizer = load_tokenizer(self.tokenizer_name)
+        encoded = self._tokenizer(list(texts), None if text_pairs is None else list(text_pairs), truncation=True,
+                                  max_length=self.max_length, padding=True, return_tensors="np")
+        outputs = self(encoded["input_ids"], encoded["attention_mask"], encoded["token_type_ids"])
+        outputs["label"] = outputs["logits"].argmax(axis=-1)
+        return outputs
