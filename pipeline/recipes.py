@@ -147,7 +147,7 @@ RECIPES = {
         measure={"TIMING_EXAMPLES": 200, "TIMING_BATCH_SIZE": 32, "TIMING_REPEATS": 3,
                  "MATCHED_SPEEDUPS": [1.5, 2, 3]},
         baselines=_BASELINES,
-        budgets={"adapler": ["ETA_SCALE", [0.8, 1, 1.2, 1.4, 1.6]], "layer_drop": ["LAYERS", [1, 2, 3, 4]],
+        budgets={"adapler": ["ETA_SCALE", [0.6, 0.8, 1, 1.2, 1.4, 1.6]], "layer_drop": ["LAYERS", [1, 2, 3, 4]],
                  "truncation": ["TARGET_SPEEDUP", [1.25, 1.5, 2, 3]],
                  "power_bert": ["LAMBDA", [1e-4, 3e-4, 1e-3, 3e-3]], "ltp": ["LAMBDA", [0.01, 0.05, 0.1, 0.2]]},
     ),

@@ -60,9 +60,13 @@ def export_onnx(model, path):
 
 
 def quantize_int8(source, target):
-    """Dynamic int8 quantisation of an ONNX file's weights (`onnxruntime.quantization.quantize_dynamic`)."""
+    """Dynamic int8 quantisation of an ONNX file's weights (`onnxruntime.quantization.quantize_dynamic`).
+
+    Per output channel: one scale per column of each weight matrix, not one per matrix, because a per-tensor
+    scale moves AdapLeR's keep decisions enough to cost dev accuracy (docs/serving.md).
+    """
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     with atomic_path(target, suffix=".onnx") as temporary:
-        quantize_dynamic(source, temporary, weight_type=QuantType.QInt8)
+        quantize_dynamic(source, temporary, weight_type=QuantType.QInt8, per_channel=True)
     return target

@@ -17,7 +17,9 @@ from tests.stages import run_command
 import numpy as np
 import pytest
 
-TRAIN, EVAL, MAX_LENGTH = 160, 64, 32
+# Enough training for a checkpoint with real margins (the int8 export is compared with fp32), little enough
+# for a couple of minutes.
+TRAIN, EVAL, MAX_LENGTH = 1200, 64, 32
 
 
 # Every test here runs stages as subprocesses.
@@ -35,7 +37,7 @@ def run_dir(tmp_path_factory, data_dir):
     directory = tmp_path_factory.mktemp("directory")
     outputs = {
         "finetune": stage("run_files/run_classification_bert.py", directory, data_dir, "--EPOCHS=1",
-                          "--LEARNING_RATE=5e-5"),
+                          "--LEARNING_RATE=1e-4"),
         "saliency": stage("tools/store_saliencies.py", directory, data_dir, "--SPLIT=train"),
         "adapler": stage("run_files/run_classification_w_lr.py", directory, data_dir, "--EPOCHS=1", "--LAMBDAS=50",
                          "--MIN_TRAIN_LENGTH=10", "--GROUP_BY_LENGTH", "--INITIAL_MODEL_PATH=", "--PHI=0.01",
@@ -54,8 +56,7 @@ def test_checkpoints_load_into_their_models(run_dir, data_dir):
     adapler = TFBertForSequenceClassification.from_pretrained(resolve_backbone("all-MiniLM-L6-v2"), num_labels=2)
     adapler.to_AdapLeR().load_weights(dirs.adapler_model("znorm_l2_GAMMA1_PHI0.01"))
     assert adapler.bert.encoder.ETA.numpy().shape == (6,)
-    # Five updates leave the fine-tuned score near chance, so the check is that the saved weights
-    # are the ones the stage scored, not how good they are.
+    # The check is that the saved weights are the ones the stage scored, not how good they are.
     dev = encode(load_split(get_task("sst2"), "validation", data_dir)[:EVAL], load_tokenizer("all-MiniLM-L6-v2"),
                  MAX_LENGTH)
     logits = predict(plain, dev, batch_size=32)["logits"]
@@ -135,7 +136,7 @@ def test_saliencies_stored_for_another_max_length_are_refused(run_dir, data_dir)
     result = stage("run_files/run_classification_w_lr.py", directory, data_dir, "--EPOCHS=1", "--INITIAL_MODEL_PATH=",
                    "--MAX_LENGTH=48", check=False)
     assert result.returncode != 0
-    assert "sal_mat_wCLSSEPnoZ_1.npy has shape (160, 32)" in result.stderr
+    assert f"sal_mat_wCLSSEPnoZ_1.npy has shape ({TRAIN}, 32)" in result.stderr
 
 
 def test_corrupt_checkpoint_is_named_and_leaves_no_output(run_dir, data_dir, tmp_path):
@@ -254,3 +255,39 @@ def test_run_summary_refuses_evaluation_results_its_checkpoints_no_longer_give(r
     finally:
         with open(path, "w") as handle:
             json.dump(recorded, handle)
+
+
+INT8_RUNNER = """
+import json, sys
+import numpy as np
+from serving.onnx_runtime import OnnxClassifier
+from tasks.registry import get_task, load_split
+examples = load_split(get_task("sst2"), "validation", sys.argv[3])
+texts, labels = [e.text_a for e in examples], np.array([e.label for e in examples])
+runs = {}
+for name, path in (("fp32", sys.argv[1]), ("int8", sys.argv[2])):
+    model = OnnxClassifier(path, tokenizer="all-MiniLM-L6-v2", max_length=32)
+    runs[name] = np.concatenate([model.predict(texts[i:i + 64])["label"] for i in range(0, len(texts), 64)])
+print(json.dumps({"agreement": float(np.mean(runs["fp32"] == runs["int8"])), "tensorflow": "tensorflow" in sys.modules,
+                  **{f"{name}_accuracy": float(np.mean(run == labels)) for name, run in runs.items()}}))
+"""
+
+
+def test_the_int8_onnx_export_of_the_staged_checkpoint_agrees_with_fp32_on_sst2_dev(run_dir, data_dir, tmp_path):
+    directory, dirs, _ = run_dir
+    checkpoint = dirs.adapler_model("znorm_l2_GAMMA1_PHI0.01")
+    files = {}
+    for quantize in ("none", "int8"):
+        files[quantize] = tmp_path / f"sst2_{quantize}.onnx"
+        result = stage("tools/export_model.py", directory, data_dir, f"--MODEL_PATH={checkpoint}", "--LR_MODEL",
+                       "--FORMAT=onnx", f"--QUANTIZE={quantize}", f"--OUTPUT={files[quantize]}")
+        assert f"ONNX: {files[quantize]}" in result.stdout
+    result = run_command([sys.executable, "-c", INT8_RUNNER, str(files["none"]), str(files["int8"]), data_dir],
+                         directory)
+    got = json.loads(result.stdout.strip().splitlines()[-1])
+    print(f"SST-2 dev, {checkpoint}: fp32 {got['fp32_accuracy']:.4f}, int8 {got['int8_accuracy']:.4f}, labels agree "
+          f"on {got['agreement']:.4f}")
+    # Dynamic int8 moves some keep decisions, and a moved token can flip a sentence near the boundary: on a
+    # reproduction checkpoint fp32 and int8 agree on 97% of SST-2 dev (docs/serving.md), at the same accuracy.
+    assert not got["tensorflow"] and got["agreement"] >= 0.96
+    assert abs(got["int8_accuracy"] - got["fp32_accuracy"]) <= 0.01
