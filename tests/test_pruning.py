@@ -4,7 +4,7 @@ example alone, the retention rule, LTP's thresholds, the soft phase's penalties 
 from models.ltp import base_thresholds
 from models.power_bert import ranks, retention_configuration
 from models.pruning_training import SoftPruningTrainer
-from tests.tiny import padded_batch, pruning_model, row
+from tests.tiny import assert_batch_equals_each_alone, padded_batch, pruning_model
 
 import numpy as np
 import pytest
@@ -33,13 +33,8 @@ def test_removal_equals_the_masked_form_and_removes_tokens(kind):
 @pytest.mark.parametrize("kind", ["power_bert", "ltp"])
 def test_a_padded_batch_gives_each_example_what_it_gives_alone(kind):
     model = pruning_model(kind, seed=2)
-    inputs = padded_batch(LENGTHS, seq_len=20, seed=3)
-    batch = model(inputs, lr_mode=True)
-    for index, length in enumerate(LENGTHS):
-        alone = model(row(inputs, index, length), lr_mode=True)
-        np.testing.assert_allclose(alone.logits.numpy()[0], batch.logits.numpy()[index], atol=1e-5)
-        for mine, theirs in zip(alone.kept_lengths, batch.kept_lengths):
-            assert mine.numpy()[0] == theirs.numpy()[index]
+    assert_batch_equals_each_alone(model, padded_batch(LENGTHS, seq_len=20, seed=3), LENGTHS,
+                                   lambda output: output.kept_lengths, atol=1e-5)
 
 
 def test_power_bert_keeps_cls_and_the_most_attended_tokens_up_to_its_configuration():

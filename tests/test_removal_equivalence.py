@@ -2,7 +2,7 @@
 
 from pipeline.distribution import _gathering_step, gathered_batches
 from pipeline.evaluation import predict
-from tests.tiny import padded_batch, row, tiny_config, tiny_model, unpadded_split
+from tests.tiny import assert_batch_equals_each_alone, padded_batch, row, tiny_config, tiny_model, unpadded_split
 
 import numpy as np
 import pytest
@@ -42,13 +42,8 @@ def test_tokens_are_actually_removed(seed, layers):
 @pytest.mark.parametrize("seed,layers", CASES)
 def test_padded_batch_equals_each_example_alone(seed, layers):
     model = _removing_model(seed, layers)
-    inputs = padded_batch(LENGTHS, seq_len=16, seed=seed)
-    batched = model(inputs, lr_mode=True)
-    for index, length in enumerate(LENGTHS):
-        alone = model(row(inputs, index, length), lr_mode=True)
-        np.testing.assert_allclose(alone.logits.numpy()[0], batched.logits.numpy()[index], atol=1e-4)
-        for alone_len, batch_len in zip(alone.lengths, batched.lengths):
-            assert alone_len.numpy()[0] == batch_len.numpy()[index]
+    assert_batch_equals_each_alone(model, padded_batch(LENGTHS, seq_len=16, seed=seed), LENGTHS,
+                                   lambda output: output.lengths, atol=1e-4)
 
 
 @pytest.mark.parametrize("layers", [2, 3])

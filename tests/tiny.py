@@ -62,6 +62,20 @@ def row(inputs, index, length):
     return {k: v[index : index + 1, :length] for k, v in inputs.items()}
 
 
+def assert_batch_equals_each_alone(model, inputs, lengths, per_layer_lengths, atol):
+    """A padded batch's `lr_mode` logits and per-layer lengths equal each example's run alone, unpadded.
+
+    Args:
+        per_layer_lengths: Reads an output's per-layer `[B]` lengths (`lengths`, `kept_lengths`, ...).
+    """
+    batch = model(inputs, lr_mode=True)
+    for index, length in enumerate(lengths):
+        alone = model(row(inputs, index, length), lr_mode=True)
+        np.testing.assert_allclose(alone.logits.numpy()[0], batch.logits.numpy()[index], atol=atol)
+        for mine, theirs in zip(per_layer_lengths(alone), per_layer_lengths(batch)):
+            assert mine.numpy()[0] == theirs.numpy()[index]
+
+
 def save_tiny_backbone(folder, seed=0):
     """A tiny random BERT with the embedded backbone's vocabulary, saved as a local `--BASE_MODEL` folder.
 
