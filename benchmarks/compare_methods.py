@@ -88,13 +88,18 @@ class Comparison(StagedRun):
         return os.path.join(FLAGS.RESULTS_DIR, f"comparison_{self.task.name}_{self.max_length}.json")
 
 
-def earlier_point(path, method, seed, settings, defaults):
-    """A point of an earlier results JSON measured with these settings, or None."""
+def earlier_points(path):
+    """`{(method, seed): points}` of an earlier results JSON (read once: this run rewrites the file as it goes)."""
     if not os.path.isfile(path):
-        return None
+        return {}
     with open(path) as handle:
-        runs = json.load(handle).get("methods", {}).get(method, {}).get("per_seed", [])
-    points = [point for run in runs if run["seed"] == seed for point in run["points"]]
+        runs = json.load(handle).get("methods", {})
+    return {(method, run["seed"]): run["points"] for method, entry in runs.items() for run in entry["per_seed"]}
+
+
+def earlier_point(earlier, method, seed, settings, defaults):
+    """The point of `earlier` (see `earlier_points`) measured with these settings, or None."""
+    points = earlier.get((method, seed), [])
     return next((p for p in points if same_settings(p.get("settings", {}), settings, defaults)), None)
 
 
@@ -133,7 +138,7 @@ def measure_point(comparison, dirs, plain, dev, method, flag, value, reused):
     return point
 
 
-def measure_seed(comparison, seed):
+def measure_seed(comparison, seed, earlier):
     """Yields `(method, points so far)` on one seed after every point, measured or taken from a cache."""
     dirs = comparison.task_dir(seed)
     reused = None
@@ -150,8 +155,7 @@ def measure_seed(comparison, seed):
                 with open(cache) as handle:
                     point = json.load(handle)
                 point = point if same_settings(point.get("settings", {}), settings, defaults) else None
-            point = point or (FLAGS.RESUME and earlier_point(comparison.results_path(), method, seed, settings,
-                                                             defaults))
+            point = point or (FLAGS.RESUME and earlier_point(earlier, method, seed, settings, defaults))
             if not point:
                 if reused is None:
                     reused = comparison.finetuned(dirs)
@@ -189,9 +193,10 @@ def main(argv):
     result = {"task": comparison.task.name, "backbone": comparison.backbone, "max_length": comparison.max_length,
               "metric": comparison.task.metrics[0], "recipe": FLAGS.RECIPE, "seeds": seeds, "methods": {},
               "finetuned": []}
+    earlier = earlier_points(comparison.results_path())
     try:
         for seed in seeds:
-            for method, points in measure_seed(comparison, seed):
+            for method, points in measure_seed(comparison, seed, earlier):
                 entry = result["methods"].setdefault(method, {"budget_flag": comparison.recipe.budgets[method][0],
                                                               "per_seed": []})
                 runs = [run for run in entry["per_seed"] if run["seed"] != seed]
