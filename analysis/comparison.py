@@ -81,12 +81,18 @@ def _cell(row):
         f"{row['score_mean']:.4f}{seeds}")
 
 
+def measured_seeds(result):
+    """The seeds with at least one point of some method."""
+    return sorted({run["seed"] for entry in result["methods"].values() for run in entry["per_seed"] if run["points"]})
+
+
 def comparison_table(result):
     """The comparison as markdown: matched speedups, AdapLeR minus each method, and every method's points."""
     metric, methods = result["metric"], list(result["methods"])
     finetuned = [entry["score"] for entry in result.get("finetuned", [])]
     lines = [f"# AdapLeR and the other methods: {result['task']} at {result['max_length']} tokens", "",
-             f"Recipe `{result['recipe']}`, seeds {', '.join(map(str, result['seeds']))}; fine-tuned dev {metric} "
+             f"Recipe `{result['recipe']}`, seeds measured {', '.join(map(str, measured_seeds(result)))} of "
+             f"{', '.join(map(str, result['seeds']))}; fine-tuned dev {metric} "
              f"{np.mean(finetuned):.4f} (mean over seeds). {result['machine']}, {result['date']}.",
              f"Command: `{result['command']}`.", "",
              f"## Dev {metric} at matched FLOPs speedups (interpolated on each curve; mean [range] over seeds)", "",

@@ -55,3 +55,12 @@ def test_matched_rows_give_each_method_its_mean_and_range_and_adapler_minus_it_p
                   command="c", finetuned=[{"seed": 1, "score": 0.9}], matched=matched_rows(result, [2.0]))
     table = comparison_table(result)
     assert "| 2x | AdapLeR | PoWER-BERT" not in table and "| 2x | LTP | 1 | 0.7500 at 2.00x | 0.7000 at 2.10x |" in table
+
+
+def test_the_table_names_the_seeds_measured_so_far_among_those_asked_for():
+    result = {"methods": {"adapler": {"budget_flag": "ETA_SCALE", "per_seed": [
+        {"seed": 43, "points": [point(1.0, 0.9), point(2.0, 0.8)]}]}},
+        "task": "sst2", "max_length": 64, "metric": "accuracy", "recipe": "r", "seeds": [42, 43, 44], "machine": "m",
+        "date": "d", "command": "c", "finetuned": [{"seed": 43, "score": 0.9}]}
+    result["matched"] = matched_rows(result, [1.5])
+    assert "seeds measured 43 of 42, 43, 44;" in comparison_table(result)
