@@ -15,9 +15,9 @@ Runtimes (--RUNTIMES):
 
 What is measured:
 
-- **Batch 1.** The first --TIMING_EXAMPLES dev examples at batch 1, every runtime and model in turn
-  (interleaved, the median of --TIMING_REPEATS calls): p50/p95 per example, and the speedup as a
-  ratio of totals.
+- **Batch 1.** The first --TIMING_EXAMPLES dev examples at batch 1, one runtime after another, the
+  two models' calls interleaved (the median of --TIMING_REPEATS calls each): p50/p95 per example, and
+  the speedup as a ratio of totals.
 - **Batched.** Every dev example in batches of --TIMING_BATCH_SIZE, in split order and padded per
   batch (not grouped by length): examples/s of both models, the speedup, and each runtime's dev score.
 - **Reference points.** The FLOPs speedup, and each runtime's layer-time curve (one encoder layer at
@@ -151,6 +151,15 @@ def _model_runtimes(model, task, tokenizer, folder, name, wanted):
     return {runtime: runtimes[runtime] for runtime in wanted}
 
 
+def _batch_one(plain, adapler, inputs):
+    """`[examples, 2]` median seconds of both models of one runtime on each input, the two calls interleaved.
+
+    One runtime at a time: interleaving runtimes let one's idle threads, still spinning, slow the next one's call.
+    """
+    plain(inputs[0]), adapler(inputs[0])
+    return np.array([interleaved_medians([(plain, (x,)), (adapler, (x,))], FLAGS.TIMING_REPEATS) for x in inputs])
+
+
 def _percentiles(seconds):
     return {"p50_ms": float(np.percentile(seconds, 50) * 1e3), "p95_ms": float(np.percentile(seconds, 95) * 1e3),
             "total_s": float(np.sum(seconds))}
@@ -197,10 +206,8 @@ def main(argv):
         runtimes = {key: _model_runtimes(model, task, tokenizer, folder, key, names)
                     for key, model in (("plain", plain), ("adapler", adapler))}
         curves = layer_curves(plain, folder)
-        calls = [(runtimes[model][runtime], None) for runtime in names for model in ("plain", "adapler")]
-        for function, _ in calls:
-            function(inputs[0])
-        times = np.array([interleaved_medians([(f, (x,)) for f, _ in calls], FLAGS.TIMING_REPEATS) for x in inputs])
+        times = np.concatenate([_batch_one(runtimes["plain"][runtime], runtimes["adapler"][runtime], inputs)
+                                for runtime in names], axis=1)
         batched = _batched(runtimes, dev, names)
     lengths = np.stack([compiled_forward(adapler, True)(x)[1].numpy()[0] for x in inputs])
     flops = flops_report(adapler, task.num_labels, timed.lengths, {"lengths": lengths})

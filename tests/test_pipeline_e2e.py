@@ -291,3 +291,19 @@ def test_the_int8_onnx_export_of_the_staged_checkpoint_agrees_with_fp32_on_sst2_
     # reproduction checkpoint fp32 and int8 agree on 97% of SST-2 dev (docs/serving.md), at the same accuracy.
     assert not got["tensorflow"] and got["agreement"] >= 0.96
     assert abs(got["int8_accuracy"] - got["fp32_accuracy"]) <= 0.01
+
+
+def test_the_serving_benchmark_scores_each_runtime_as_the_staged_evaluations_do(run_dir, data_dir, tmp_path):
+    directory, dirs, _ = run_dir
+    stage("benchmarks/serving_latency.py", directory, data_dir, "--PHI=0.01", "--RUNTIMES=graph,onnxruntime",
+          "--TIMING_EXAMPLES=3", "--TIMING_REPEATS=1", f"--RESULTS_DIR={tmp_path}")
+    result = json.loads((tmp_path / f"serving_sst2_{MAX_LENGTH}.json").read_text())
+    staged = {model: json.loads(open(dirs.log(f"eval_{name}_validation.json")).read())["scores"]["accuracy"]
+              for model, name in (("plain", "bert"), ("adapler", "znorm_l2_GAMMA1_PHI0.01"))}
+    assert result["examples"] == 3 and result["dev_examples"] == EVAL
+    for runtime in ("graph", "onnxruntime"):
+        entry = result["runtimes"][runtime]
+        assert entry["batched"]["scores"] == pytest.approx(staged), runtime
+        assert entry["plain"]["p50_ms"] > 0 and entry["adapler"]["p50_ms"] > 0
+    # A row in each table: batch 1, batched, the layer curve.
+    assert (tmp_path / f"serving_sst2_{MAX_LENGTH}.md").read_text().count("| onnxruntime |") == 3
