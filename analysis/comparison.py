@@ -167,5 +167,6 @@ def plot_comparison(result, path):
     axes[0].set_ylabel(f"dev {result['metric']}")
     axes[0].legend(fontsize=8, loc="lower left")
     axes[1].legend(fontsize=6, loc="lower left", ncol=2)
-    figure.suptitle(f"{result['task']} at {result['max_length']} tokens, seeds {', '.join(map(str, result['seeds']))}")
+    seeds = ", ".join(map(str, measured_seeds(result)))
+    figure.suptitle(f"{result['task']} at {result['max_length']} tokens, seeds {seeds}")
     save_figure(figure, path)
