@@ -43,11 +43,10 @@ from serving.layerwise import LayerwiseLiteRT, export_layerwise
 from serving.litert import LiteRTModel, convert
 from serving.module import ServingModule, save
 from serving.onnx_export import OPSET, export_onnx, quantize_int8
-from serving.onnx_runtime import OnnxClassifier
+from serving.onnx_runtime import OnnxClassifier, cpu_session
 from serving.tokenization import InGraphTokenizer
 
 import numpy as np
-import onnxruntime
 import tensorflow as tf
 import tf2onnx
 from absl import flags
@@ -92,19 +91,14 @@ def _layer_runtimes(model, folder):
     runner = interpreter.get_signature_runner("serving_ids")
     layer_onnx = os.path.join(folder, "layer.onnx")
     tf2onnx.convert.from_function(module.run, input_signature=module.signature, opset=OPSET, output_path=layer_onnx)
-    sessions = {"onnxruntime": _session(layer_onnx),
-                "onnxruntime_int8": _session(quantize_int8(layer_onnx, os.path.join(folder, "layer_int8.onnx")))}
+    sessions = {"onnxruntime": cpu_session(layer_onnx, FLAGS.THREADS),
+                "onnxruntime_int8": cpu_session(quantize_int8(layer_onnx, os.path.join(folder, "layer_int8.onnx")),
+                                                FLAGS.THREADS)}
     runtimes = {"graph": lambda h, b: module.run(h, b), "saved_model": lambda h, b: loaded(hidden=h, bias=b),
                 "litert": lambda h, b: runner(hidden=h.numpy(), bias=b.numpy())}
     for name, session in sessions.items():
         runtimes[name] = lambda h, b, session=session: session.run(None, {"hidden": h.numpy(), "bias": b.numpy()})
     return runtimes
-
-
-def _session(path):
-    options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads, options.inter_op_num_threads = FLAGS.THREADS, 1
-    return onnxruntime.InferenceSession(path, options, providers=["CPUExecutionProvider"])
 
 
 def layer_curves(model, folder):
@@ -209,9 +203,10 @@ def main(argv):
         times = np.concatenate([_batch_one(runtimes["plain"][runtime], runtimes["adapler"][runtime], inputs)
                                 for runtime in names], axis=1)
         batched = _batched(runtimes, dev, names)
-    lengths = np.stack([compiled_forward(adapler, True)(x)[1].numpy()[0] for x in inputs])
-    flops = flops_report(adapler, task.num_labels, timed.lengths, {"lengths": lengths})
     dev_outputs = predict(adapler, dev, FLAGS.TIMING_BATCH_SIZE, lr_mode=True)
+    # The timed examples are the first of dev, and a padded batch gives each example its lengths alone.
+    lengths = dev_outputs["lengths"][:len(inputs)]
+    flops = flops_report(adapler, task.num_labels, timed.lengths, {"lengths": lengths})
     dev_flops = flops_report(adapler, task.num_labels, dev.lengths, dev_outputs)["speedup"]
     result = {"task": FLAGS.TASK, "backbone": FLAGS.BASE_MODEL, "max_length": FLAGS.MAX_LENGTH,
               "examples": len(inputs), "dev_examples": len(dev), "repeats": FLAGS.TIMING_REPEATS,

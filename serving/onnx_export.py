@@ -8,6 +8,7 @@ for `Erfc`, which TensorFlow 2.21's exact GELU emits; importing this module regi
 """
 
 from pipeline.atomic import atomic_path
+from serving.onnx_runtime import INPUT_NAMES
 
 import numpy as np
 import tensorflow as tf
@@ -16,7 +17,6 @@ from tf2onnx import utils
 from tf2onnx.handler import tf_op
 
 OPSET = 17
-INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
 ONNX_SPEC = [tf.TensorSpec([None, None], tf.int64, name=name) for name in INPUT_NAMES]
 
 

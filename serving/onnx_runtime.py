@@ -13,6 +13,14 @@ import onnxruntime
 INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
 
 
+def cpu_session(path, threads=0):
+    """An ONNX Runtime CPU session of `path` with `threads` intra-op threads (0 = its default) and one inter-op."""
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    return onnxruntime.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+
+
 class OnnxClassifier:
     """An exported classifier (`tools/export_model.py --FORMAT=onnx`) in an ONNX Runtime session.
 
@@ -24,10 +32,7 @@ class OnnxClassifier:
     """
 
     def __init__(self, path, threads=0, tokenizer=None, max_length=128):
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        self.session = onnxruntime.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+        self.session = cpu_session(path, threads)
         self.outputs = [output.name for output in self.session.get_outputs()]
         self.tokenizer_name, self.max_length, self._tokenizer = tokenizer, max_length, None
 

@@ -104,3 +104,13 @@ def test_a_bad_input_is_named(tiny_onnx, change, message):
 def test_predict_needs_the_tokenizer(tiny_onnx):
     with pytest.raises(ValueError, match="needs the backbone's tokenizer"):
         tiny_onnx.predict(["a text"])
+
+
+@pytest.mark.slow
+def test_quantize_for_another_format_is_refused_before_any_model_is_looked_for(tmp_path):
+    # An empty task directory: the flag error must come before the missing checkpoint's.
+    command = [sys.executable, f"{REPO}/tools/export_model.py", "--TASK=sst2", "--FORMAT=litert", "--QUANTIZE=int8",
+               f"--OUTPUT={tmp_path / 'model.tflite'}", f"--DIRECTORY={tmp_path / 'empty'}"]
+    result = subprocess.run(command, capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert result.returncode != 0 and "--QUANTIZE applies to --FORMAT=onnx." in result.stderr
+    assert not (tmp_path / "model.tflite").exists()

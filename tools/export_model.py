@@ -45,11 +45,11 @@ define_common_flags()
 
 def main(argv):
     del argv
+    if FLAGS.QUANTIZE != "none" and FLAGS.FORMAT != "onnx":
+        raise DataError("--QUANTIZE applies to --FORMAT=onnx.")
     task = cli.task()
     dirs = cli.task_dir().require()
     model, checkpoint = cli.trained_model(task, dirs, FLAGS.LR_MODEL)
-    if FLAGS.QUANTIZE != "none" and FLAGS.FORMAT != "onnx":
-        raise DataError("--QUANTIZE applies to --FORMAT=onnx.")
     if FLAGS.FORMAT == "onnx":
         if FLAGS.QUANTIZE == "int8":
             with tempfile.TemporaryDirectory() as scratch:
