@@ -67,3 +67,13 @@ def profiled_pruned_flops(model, input_length, attention_lengths, ffn_lengths):
         return model.classifier(model.bert.pooler(hidden))
 
     return _count(tf.function(forward).get_concrete_function(tf.TensorSpec([1, input_length], tf.int32)))
+
+
+def profiled_policy_flops(pruner, layer_index, n, hidden_size):
+    """Profiler FLOPs of a `before_layer` pruner's decisions on n tokens at one selection point (TR-BERT)."""
+
+    def decide(states):
+        live = tf.ones_like(states[..., 0])
+        return pruner.keep(layer_index, pruner.significance(layer_index, states, live), live)
+
+    return _count(tf.function(decide).get_concrete_function(tf.TensorSpec([1, n, hidden_size], tf.float32)))

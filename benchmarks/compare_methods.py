@@ -7,8 +7,8 @@ dev split and FLOPs counter, curves over seeds.
 Per seed, one task directory under --WORK_DIR and one fine-tuned model that every method starts from.
 Each method draws a curve over the budgets of the recipe's `budgets` (AdapLeR: ETA scales of its kept
 checkpoint; `layer_drop`: student layers; `truncation`: target speedups; `power_bert`, `ltp`: penalty
-weights). Every point is scored on the dev split with its FLOPs speedup over the plain model at each
-example's unpadded length, and timed against the plain model, interleaved, at batch 1 (the first
+weights; `tr_bert`: reward weights of the kept fraction). Every point is scored on the dev split with its
+FLOPs speedup over the plain model at each example's unpadded length, and timed against the plain model, interleaved, at batch 1 (the first
 --TIMING_EXAMPLES dev examples) and batched (--TIMING_BATCH_SIZE, every dev example, batches in split
 order, not grouped by length). A point measured before with the same settings is taken from its task
 directory or from the results JSON, which is rewritten after every point, so seeds (and the points of one
@@ -46,7 +46,7 @@ define_data_flags()
 define_timing_flags()
 flags.DEFINE_list("SEEDS", ["42"], "Data seeds: one task directory and one fine-tuned model each.")
 flags.DEFINE_list("METHODS", list(methods.METHODS), "Methods to compare (adapler, layer_drop, truncation, "
-                  "power_bert, ltp).")
+                  "power_bert, ltp, tr_bert).")
 flags.DEFINE_list("MATCHED_SPEEDUPS", ["1.5", "2", "3"], "FLOPs speedups at which every method's curve is read.")
 flags.DEFINE_string("WORK_DIR", os.path.join(REPO, "benchmarks", "work_compare"), "Root of the task directories.")
 flags.DEFINE_string("RESULTS_DIR", os.path.join(REPO, "benchmarks", "results"), "Where results are written.")
@@ -130,7 +130,7 @@ def measure_point(comparison, dirs, plain, dev, method, flag, value, reused):
         "correct": "".join("1" if c else "0" for c in correct),
         "mean_layer_lengths": None if outputs["lengths"] is None else outputs["lengths"].mean(axis=0).tolist(),
         "learned": {key: record[key] for key in ("layers", "keep_length", "retention_configuration", "thresholds",
-                                                 "epoch", "dev_score") if key in record},
+                                                 "points", "epoch", "dev_score") if key in record},
     }
     print(f"== seed {dirs.seed}, {method} {flag}={value}: {task.metrics[0]} {point['score']:.4f} at "
           f"{point['flops_speedup']:.2f}x FLOPs, {point['wallclock_b1']:.2f}x b=1, {point['wallclock_b32']:.2f}x "

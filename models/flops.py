@@ -130,8 +130,13 @@ def attention_significance_flops(config, n):
     return config.num_attention_heads * n**2 + 3 * n
 
 
+def policy_flops(config, n, units=32):
+    """TR-BERT's policy scoring n tokens: its two dense layers, the GELU, the sigmoid and the 0.5 test."""
+    return dense_flops(n, config.hidden_size, units) + _activation(config) * n * units + dense_flops(n, units, 1) + 2 * n
+
+
 def pruned_flops(config, attention_lengths, ffn_lengths, num_labels, input_length, scorer_flops=0.0):
-    """FLOPs of a model that removes tokens inside its layers (PoWER-BERT, LTP) or before them (AdapLeR).
+    """FLOPs of a model that removes tokens inside its layers (PoWER-BERT, LTP) or before them (AdapLeR, TR-BERT).
 
     Layer i's attention block runs on the tokens entering it, its feed-forward block on the tokens
     left after the layer's removal; a method that removes before the layer has both equal.
@@ -177,7 +182,12 @@ def model_flops(model, num_labels, input_lengths, outputs=None):
     if model.is_adapler:
         return adapler_flops(config, outputs["lengths"], num_labels, input_length=input_lengths)
     lengths = np.asarray(outputs["lengths"], dtype=np.float64)
-    scorer = np.sum(attention_significance_flops(config, lengths), axis=-1)
+    pruner = model.bert.encoder.pruner
+    if pruner.before_layer:
+        # A policy before layer p scores the tokens layer p - 1 left.
+        scorer = np.sum(policy_flops(config, lengths[..., [p - 1 for p in pruner.points]], pruner.units), axis=-1)
+    else:
+        scorer = np.sum(attention_significance_flops(config, lengths), axis=-1)
     return pruned_flops(config, lengths, outputs["kept_lengths"], num_labels, input_lengths, scorer)
 
 

@@ -41,10 +41,12 @@ def head_mean_attention(probs, live):
 class Pruner(keras.layers.Layer):
     """A token-pruning method's per-layer scores, soft factors and hard decisions.
 
-    Subclasses set `soft_after_ffn` and define:
+    Subclasses set `soft_after_ffn` (or `before_layer`) and define:
 
     - `significance(layer_index, probs, live)`: `[B, T]` scores of the tokens entering the layer, from its
-      `[B, H, T, T]` attention probabilities and the `[B, T]` 0/1 mask of those tokens;
+      `[B, H, T, T]` attention probabilities and the `[B, T]` 0/1 mask of those tokens; a `before_layer`
+      pruner (TR-BERT) selects before the layers of its `points` instead, from the `[B, T, d]` states
+      entering them, and its soft factors are 0/1 actions applied as a mask;
     - `soft_factor(layer_index, scores, live)`: `[B, T]` multipliers of the soft mode;
     - `keep(layer_index, scores, live)`: `[B, T]` bool hard decisions ([CLS] is kept by the encoder anyway);
     - `penalty(soft_factors, live)`: the soft phase's regulariser (scalar), from every layer's soft
@@ -59,6 +61,8 @@ class Pruner(keras.layers.Layer):
     """
 
     soft_after_ffn = False
+    before_layer = False
+    points = ()
 
     def __init__(self, num_layers, **kwargs):
         super().__init__(**kwargs)
@@ -131,6 +135,29 @@ class PruningEncoder(TFBertEncoder):
             pruner.build(None)
         self.pruner = pruner
 
+    def _decide(self, layer_index, evidence, live, soft, scores_out, factors):
+        """The pruner's scores from `evidence` (attention probabilities, or states for a `before_layer` pruner),
+        recorded in `scores_out`; returns `(soft factor, None)` in the soft mode (the factor recorded in
+        `factors`), else `(None, hard keep decisions)`."""
+        scores = self.pruner.significance(layer_index, evidence, live)
+        scores_out.append(scores)
+        if soft:
+            factors.append(self.pruner.soft_factor(layer_index, scores, live))
+            return factors[-1], None
+        return None, self.pruner.keep(layer_index, scores, live)
+
+    @staticmethod
+    def _remove(keep, states, live, physically):
+        """Drops the tokens `keep` rejects ([CLS] and padding aside): packed out of `states` when `physically`,
+        else masked. Returns `(states, live, attention bias)`."""
+        keep = (keep & (live > 0)) | (tf.range(tf.shape(live)[1])[None, :] == 0)
+        if physically:
+            (states,), valid = pack_survivors(keep, [states])
+            live = tf.cast(valid, tf.float32)
+        else:
+            live = live * tf.cast(keep, tf.float32)
+        return states, live, extended_mask(live)
+
     def call(self, hidden_states, attention_mask, output_attentions=False, output_hidden_states=False,
              output_explanations=False, output_lengths=True, lr_mode=False, custom_deltas=None, training=False):
         """Runs the layers, pruning between their blocks once a pruner is attached.
@@ -162,6 +189,10 @@ class PruningEncoder(TFBertEncoder):
         bias = extended_mask(live)
         all_hidden, all_attentions, scores_out, entering, kept, factors = [], [], [], [], [], []
         for i, layer in enumerate(self.layer):
+            if mode != "plain" and self.pruner.before_layer and i in self.pruner.points:
+                factor, keep = self._decide(i, hidden_states, live, mode == "soft", scores_out, factors)
+                keep = keep if factor is None else factor > 0  # the sampled actions, applied as a mask
+                hidden_states, live, bias = self._remove(keep, hidden_states, live, mode == "removed")
             if output_hidden_states:
                 all_hidden.append(hidden_states)
             entering.append(tf.reduce_sum(live, axis=-1))
@@ -171,24 +202,12 @@ class PruningEncoder(TFBertEncoder):
             if output_attentions:
                 all_attentions.append(probs)
             factor = None
-            if mode != "plain":
-                scores = self.pruner.significance(i, probs, live)
-                if output_explanations:
-                    scores_out.append(scores)
-                if mode == "soft":
-                    factor = self.pruner.soft_factor(i, scores, live)
-                    factors.append(factor)
-                    if not self.pruner.soft_after_ffn:
-                        attention_output = attention_output * factor[..., None]
-                else:
-                    is_cls = tf.range(tf.shape(live)[1])[None, :] == 0
-                    keep = (self.pruner.keep(i, scores, live) & (live > 0)) | is_cls
-                    if mode == "removed":
-                        (attention_output,), valid = pack_survivors(keep, [attention_output])
-                        live = tf.cast(valid, tf.float32)
-                    else:
-                        live = live * tf.cast(keep, tf.float32)
-                    bias = extended_mask(live)
+            if mode != "plain" and not self.pruner.before_layer:
+                factor, keep = self._decide(i, probs, live, mode == "soft", scores_out, factors)
+                if factor is None:
+                    attention_output, live, bias = self._remove(keep, attention_output, live, mode == "removed")
+                elif not self.pruner.soft_after_ffn:
+                    attention_output = attention_output * factor[..., None]
             kept.append(tf.reduce_sum(live, axis=-1))
             intermediate = layer.intermediate(hidden_states=attention_output)
             hidden_states = layer.bert_output(hidden_states=intermediate, input_tensor=attention_output,

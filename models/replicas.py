@@ -20,12 +20,16 @@ def replica_share(labels):
 
 
 def with_token_axis(tensors):
-    """Pads `[B, T]` tensors to at least one position.
+    """Pads `[B, T, ...]` tensors to at least one position.
 
     A replica left without examples at the end of a split receives `[0, 0]` batches, on which
     attention's shapes fail; `[0, 1]` runs and contributes nothing.
     """
-    return tf.nest.map_structure(lambda x: tf.pad(x, [[0, 0], [0, tf.maximum(0, 1 - tf.shape(x)[1])]]), tensors)
+    def pad(x):
+        # Trailing axes (per-token vectors such as TR-BERT's residual scores per point) are left as they are.
+        return tf.pad(x, [[0, 0], [0, tf.maximum(0, 1 - tf.shape(x)[1])]] + [[0, 0]] * (x.shape.rank - 2))
+
+    return tf.nest.map_structure(pad, tensors)
 
 
 def weighted(value, share):

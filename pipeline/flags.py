@@ -233,7 +233,8 @@ def define_method_flag(choices, default, flag_values=FLAGS):
     """`--METHOD`: which comparison method a script trains or evaluates."""
     flags.DEFINE_enum("METHOD", default, list(choices),
                       "The method: adapler (the stages' own), layer_drop (a smaller student), truncation (shorter "
-                      "inputs), power_bert or ltp (pruning inside the layers).", flag_values=flag_values)
+                      "inputs), power_bert or ltp (pruning inside the layers), tr_bert (RL-trained selection).",
+                      flag_values=flag_values)
 
 
 def define_baseline_flags(flag_values=FLAGS):
@@ -259,11 +260,17 @@ def define_baseline_flags(flag_values=FLAGS):
     flags.DEFINE_float("TEMPERATURE", 1e-3, "ltp: temperature of the soft mask.", lower_bound=1e-8, flag_values=fv)
     flags.DEFINE_float("FINAL_THRESHOLD", 0.01, "ltp: threshold base of the last layer (scaled linearly over the "
                        "others).", lower_bound=0.0, flag_values=fv)
-    flags.DEFINE_integer("SOFT_EPOCHS", 1, "power_bert, ltp: epochs of the soft phase (then --EPOCHS of the hard one).",
+    flags.DEFINE_integer("SOFT_EPOCHS", 1, "power_bert, ltp: epochs of the soft phase (then --EPOCHS of the hard one); "
+                         "tr_bert: epochs of the policies' RL phase (then --EPOCHS of the joint one).",
                          lower_bound=1, flag_values=fv)
     flags.DEFINE_float("PRUNER_LEARNING_RATE", None, "power_bert, ltp: learning rate of the pruner's state in the soft "
                        "phase (default: 5e-4 for PoWER-BERT's retention weights, --LEARNING_RATE for LTP's "
-                       "thresholds, as their authors).", lower_bound=0.0, flag_values=fv)
+                       "thresholds, as their authors); tr_bert: of the policies in the RL phase (default 1e-3).",
+                       lower_bound=0.0, flag_values=fv)
+    flags.DEFINE_float("ALPHA", 1.0, "tr_bert: weight of the kept fraction in the reward (the trade-off; the "
+                       "authors' IMDB setting is 1).", lower_bound=0.0, flag_values=fv)
+    flags.DEFINE_integer("SAMPLES", 8, "tr_bert: action vectors sampled per example (K).", lower_bound=2,
+                         flag_values=fv)
     flags.register_multi_flags_validator(
         ["METHOD", "LAMBDA"], lambda f: f["METHOD"] not in ("power_bert", "ltp") or f["LAMBDA"] is not None,
         "--METHOD=power_bert and ltp need --LAMBDA (the soft phase's penalty weight).", flag_values=fv)

@@ -12,6 +12,7 @@ from models.backbones import resolve_backbone
 from models.ltp import LTPPruner
 from models.modeling_tf_bert import TFBertPruningForSequenceClassification
 from models.power_bert import PoWERBertPruner
+from models.tr_bert import TRBertPruner
 from pipeline import loading
 from pipeline.atomic import write_json
 from tasks.readers import DataError
@@ -19,9 +20,9 @@ from tasks.readers import DataError
 import tensorflow as tf
 from transformers import BertConfig
 
-BASELINES = ("layer_drop", "truncation", "power_bert", "ltp")
+BASELINES = ("layer_drop", "truncation", "power_bert", "ltp", "tr_bert")
 METHODS = ("adapler", *BASELINES)
-PRUNERS = {"power_bert": PoWERBertPruner, "ltp": LTPPruner}
+PRUNERS = {"power_bert": PoWERBertPruner, "ltp": LTPPruner, "tr_bert": TRBertPruner}
 
 
 def record_path(checkpoint):

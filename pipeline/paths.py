@@ -126,6 +126,10 @@ class TaskDir:
     def ft_logs(self):
         return self.log("ft_logs.json")
 
+    def residual_scores(self, split):
+        """TR-BERT's residual scores of a split, `[N, MAX_LENGTH, points]`, with a `.json` record beside it."""
+        return os.path.join(self.path, "data", "residual", f"{split}_residual_scores.npy")
+
     def saliency(self, split, epoch):
         return os.path.join(self.path, "data", "sals", split, f"sal_mat_wCLSSEPnoZ_{epoch}.npy")
 

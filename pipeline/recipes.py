@@ -76,6 +76,8 @@ _BASELINES = {
     "truncation": {"EPOCHS": 2, "LEARNING_RATE": 2e-5},
     "power_bert": {"SOFT_EPOCHS": 1, "EPOCHS": 2, "LEARNING_RATE": 3e-5, "PRUNER_LEARNING_RATE": 5e-4},
     "ltp": {"SOFT_EPOCHS": 1, "EPOCHS": 2, "LEARNING_RATE": 2e-5, "TEMPERATURE": 1e-3, "FINAL_THRESHOLD": 0.01},
+    "tr_bert": {"SOFT_EPOCHS": 1, "EPOCHS": 2, "LEARNING_RATE": 2e-5, "PRUNER_LEARNING_RATE": 1e-3, "SAMPLES": 8,
+                "DISTILL_WEIGHT": 0.5, "DISTILL_TEMPERATURE": 2.0},
 }
 
 RECIPES = {
@@ -153,7 +155,8 @@ RECIPES = {
         baselines={**_BASELINES, "power_bert": {**_BASELINES["power_bert"], "PRUNER_LEARNING_RATE": 1e-2}},
         budgets={"adapler": ["ETA_SCALE", [0.6, 0.8, 1, 1.2, 1.4, 1.6]], "layer_drop": ["LAYERS", [1, 2, 3, 4]],
                  "truncation": ["TARGET_SPEEDUP", [1.25, 1.5, 2, 3]],
-                 "power_bert": ["LAMBDA", [1e-4, 3e-4, 1e-3, 3e-3]], "ltp": ["LAMBDA", [0.01, 0.05, 0.1, 0.2]]},
+                 "power_bert": ["LAMBDA", [1e-4, 3e-4, 1e-3, 3e-3]], "ltp": ["LAMBDA", [0.01, 0.05, 0.1, 0.2]],
+                 "tr_bert": ["ALPHA", [0.25, 0.5, 1, 2]]},
     ),
     "movies_compare": Recipe(
         "The comparison on ERASER movie reviews at 512 (benchmarks/results/comparison_movie_rationales_512.*), "
@@ -166,7 +169,8 @@ RECIPES = {
         baselines=_BASELINES,
         budgets={"adapler": ["ETA_SCALE", [0.5, 0.75, 1, 1.1, 1.2]], "layer_drop": ["LAYERS", [1, 2, 3, 4]],
                  "truncation": ["TARGET_SPEEDUP", [2, 3, 5, 8]],
-                 "power_bert": ["LAMBDA", [1e-4, 3e-4, 1e-3, 3e-3]], "ltp": ["LAMBDA", [0.01, 0.05, 0.1, 0.2]]},
+                 "power_bert": ["LAMBDA", [1e-4, 3e-4, 1e-3, 3e-3]], "ltp": ["LAMBDA", [0.01, 0.05, 0.1, 0.2]],
+                 "tr_bert": ["ALPHA", [0.5, 1, 2, 4]]},
     ),
     "quick": Recipe(
         "A tiny slice of SST-2 that runs every stage and measurement in a minute or two (the tests).",
@@ -180,7 +184,7 @@ RECIPES = {
         baselines={method: dict(values, EPOCHS=1) for method, values in _BASELINES.items()},
         budgets={"adapler": ["ETA_SCALE", [1, 2]], "layer_drop": ["LAYERS", [2, 4]],
                  "truncation": ["TARGET_SPEEDUP", [1.5, 2]], "power_bert": ["LAMBDA", [1e-3, 1e-2]],
-                 "ltp": ["LAMBDA", [0.1, 0.5]]},
+                 "ltp": ["LAMBDA", [0.1, 0.5]], "tr_bert": ["ALPHA", [1, 2]]},
     ),
 }
 

@@ -4,6 +4,7 @@
     python run_files/run_baseline.py --RECIPE=quickstart --METHOD=truncation --TARGET_SPEEDUP=2 --SAVE_NAME=x2
     python run_files/run_baseline.py --RECIPE=quickstart --METHOD=power_bert --LAMBDA=3e-4 --SAVE_NAME=l3e-4
     python run_files/run_baseline.py --RECIPE=quickstart --METHOD=ltp --LAMBDA=0.1 --SAVE_NAME=l0.1
+    python run_files/run_baseline.py --RECIPE=quickstart --METHOD=tr_bert --ALPHA=1 --SAVE_NAME=a1
 
 Methods (docs/comparison.md):
 
@@ -14,6 +15,10 @@ Methods (docs/comparison.md):
 - `power_bert` and `ltp`: a soft phase of --SOFT_EPOCHS (the backbone and the pruner's state, penalty
   weight --LAMBDA), then a hard phase of --EPOCHS that retrains the weights with the tokens removed,
   the pruner frozen.
+- `tr_bert`: the residual scores of the training split (stored once per fine-tuned checkpoint in
+  `data/residual/`), an RL phase of --SOFT_EPOCHS for the policies alone (--SAMPLES rollouts, reward
+  weight --ALPHA, imitation of the residual top-k for its first half), then a joint phase of --EPOCHS
+  that trains every weight on distillation (--DISTILL_WEIGHT) plus the policy-gradient term.
 
 The last phase keeps the epoch with the best dev score. Writes
 `models/baselines/<METHOD>_<SAVE_NAME>.h5` and `.json` (the settings and what was learned); a
@@ -21,6 +26,7 @@ finished soft phase leaves `<METHOD>_<SAVE_NAME>_soft.h5`, so a rerun starts at 
 phase resumes from its checkpoints in the task directory, as stages 1 and 3 do.
 """
 
+import json
 import os
 
 from models.finetuning import FineTuningTrainer
@@ -32,15 +38,18 @@ from models.modeling_tf_bert import TFBertPruningForSequenceClassification
 from models.optimizers import make_optimizer
 from models.power_bert import PoWERBertPruner
 from models.pruning_training import SoftPruningTrainer
+from models.tr_bert import TRBertPruner, late_layer, padded_residual_step
+from models.tr_bert_training import TRBertTrainer
 from pipeline import cli, loading, methods
-from pipeline.atomic import save_weights, write_json
-from pipeline.distribution import is_chief
+from pipeline.atomic import atomic_path, save_weights, write_json
+from pipeline.distribution import gathered_batches, is_chief
 from pipeline.epochs import EpochLoop, update_count
 from pipeline.evaluation import predict, score
 from pipeline.flags import FLAGS, define_baseline_flags
 from pipeline.resume import run_flags
 from tasks.readers import DataError
 
+import numpy as np
 import tensorflow as tf
 
 define_baseline_flags()
@@ -79,12 +88,12 @@ class Run:
         return make_optimizer(update_count(train, FLAGS.BATCH_SIZE, epochs, FLAGS.ACC_STEPS), learning_rate,
                               FLAGS.WARMUP_RATIO, weight_decay)
 
-    def phase(self, phase, trainer, epochs, train, dev, keep_best):
+    def phase(self, phase, trainer, epochs, train, dev, keep_best, rows=None):
         """Trains `trainer` for `epochs`; with `keep_best`, the best dev epoch goes to the checkpoint and record."""
         resumable, position = cli.resumable_run(self.dirs, f"{self.name}_{phase}", self.strategy, self.log,
                                                 trainer.checkpoint_objects())
         loop = EpochLoop(trainer, train, FLAGS.BATCH_SIZE, epochs, FLAGS.DATA_SEED, FLAGS.GROUP_BY_LENGTH,
-                         self.strategy, resumable=resumable, checkpoint_every=FLAGS.CHECKPOINT_EVERY,
+                         self.strategy, rows=rows, resumable=resumable, checkpoint_every=FLAGS.CHECKPOINT_EVERY,
                          chief=self.chief, log=self.log)
         model, metric = trainer.model, self.task.metrics[0]
 
@@ -193,7 +202,71 @@ def pruning(run):
     run.phase("hard", trainer, FLAGS.EPOCHS, run.train, run.dev, keep_best=True)
 
 
-METHODS = {"layer_drop": layer_drop, "truncation": truncation, "power_bert": pruning, "ltp": pruning}
+def residual_scores(run, points, late):
+    """TR-BERT's offline pass over the training split, stored in the task directory and reused by every run
+    from the same fine-tuned checkpoint (`[N, MAX_LENGTH, points]`)."""
+    path = run.dirs.residual_scores("train")
+    shape = (len(run.train), FLAGS.MAX_LENGTH, len(points))
+    made_with = {"initial_model": run.start, "points": list(points), "late_layer": late}
+    if os.path.isfile(path) and os.path.isfile(methods.record_path(path)):
+        with open(methods.record_path(path)) as handle:
+            if json.load(handle) == made_with:
+                scores = np.load(path)
+                if scores.shape != shape:
+                    raise DataError(f"{path} has shape {scores.shape} but the training split gives {shape}: it was "
+                                    "stored for another --MAX_LENGTH or --TRAIN_EXAMPLES; delete it.")
+                run.log.info("residual scores from %s", path)
+                return scores
+    with run.strategy.scope():
+        model = run.starting_model()
+    step = padded_residual_step(model, points, late, FLAGS.MAX_LENGTH)
+    scores = np.zeros(shape, np.float32)
+    for batch in gathered_batches(run.strategy, step, run.train, FLAGS.BATCH_SIZE, "residual scores"):
+        scores[batch["index"]] = batch["residual"]
+    if run.chief:
+        with atomic_path(path, suffix=".npy") as temporary:
+            np.save(temporary, scores)
+        write_json(methods.record_path(path), made_with)
+    run.log.info("residual scores at layers %s from the gradient at hidden state %d -> %s", list(points), late, path)
+    return scores
+
+
+def tr_bert(run):
+    teacher_logits = predict(run.starting_model(), run.train, FLAGS.BATCH_SIZE, description="teacher logits")["logits"]
+    with run.strategy.scope():
+        model = run.starting_model(TFBertPruningForSequenceClassification)
+        pruner = TRBertPruner(model.config.num_hidden_layers, model.config.hidden_size, name="pruner")
+        model.attach_pruner(pruner)
+    late = late_layer(model.config.num_hidden_layers)
+    run.record.update(pruner=pruner.get_config(), points=list(pruner.points), late_layer=late)
+    scores = residual_scores(run, pruner.points, late)
+    policy_checkpoint = run.checkpoint.replace(".h5", "_policy.h5")
+    if soft_phase_done(run, policy_checkpoint):
+        run.log.info("RL phase done before: %s", policy_checkpoint)
+        model.load_weights(policy_checkpoint)
+    else:
+        with run.strategy.scope():
+            optimizer = run.optimizer(FLAGS.PRUNER_LEARNING_RATE or 1e-3, run.train, FLAGS.SOFT_EPOCHS,
+                                      weight_decay=0.0)
+        # The authors imitate the residual top-k for the first half of the RL steps.
+        half = update_count(run.train, FLAGS.BATCH_SIZE, FLAGS.SOFT_EPOCHS, 1) // 2
+        trainer = TRBertTrainer(model, optimizer, FLAGS.ALPHA, FLAGS.SAMPLES, imitation_steps=half,
+                                acc_steps=FLAGS.ACC_STEPS, strategy=run.strategy)
+        run.phase("policy", trainer, FLAGS.SOFT_EPOCHS, run.train, run.dev, keep_best=False, rows=scores)
+        if run.chief:
+            save_weights(model, policy_checkpoint)
+            methods.write_record(policy_checkpoint, run.record)
+    objective = TaskObjective(run.task.num_labels, teacher_logits=teacher_logits, distill_weight=FLAGS.DISTILL_WEIGHT,
+                              temperature=FLAGS.DISTILL_TEMPERATURE)
+    with run.strategy.scope():
+        optimizer = run.optimizer(FLAGS.LEARNING_RATE, run.train, FLAGS.EPOCHS)
+    trainer = TRBertTrainer(model, optimizer, FLAGS.ALPHA, FLAGS.SAMPLES, joint=True, objective=objective,
+                            acc_steps=FLAGS.ACC_STEPS, strategy=run.strategy)
+    run.phase("joint", trainer, FLAGS.EPOCHS, run.train, run.dev, keep_best=True, rows=scores)
+
+
+METHODS = {"layer_drop": layer_drop, "truncation": truncation, "power_bert": pruning, "ltp": pruning,
+           "tr_bert": tr_bert}
 
 
 def main(argv):

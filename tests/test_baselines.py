@@ -111,3 +111,38 @@ def test_a_pruning_method_without_its_penalty_weight_is_refused(task):
     assert result.returncode != 0 and "--METHOD=power_bert and ltp need --LAMBDA" in result.stderr
     result = run_command(script("run_files/run_baseline.py") + common, root, check=False)
     assert result.returncode == 1 and "error: --METHOD is required" in result.stderr
+
+
+@pytest.fixture(scope="module")
+def tr_bert_run(tmp_path_factory, data_dir):
+    """TR-BERT on a 4-layer tiny backbone (its selection points need 4 layers): stage 1, the run, stage 4."""
+    root = tmp_path_factory.mktemp("tr_bert")
+    common = COMMON + [f"--BASE_MODEL={save_tiny_backbone(root / 'tinybert', num_layers=4)}",
+                       f"--DATA_DIR={data_dir}"]
+    run_command(script("run_files/run_classification_bert.py") + common + ["--EPOCHS=1", "--LEARNING_RATE=1e-3"],
+                root)
+    folder = root / "tinybert" / "42" / "sst2"
+    flags = ["--METHOD=tr_bert", "--ALPHA=2", "--SAMPLES=4", "--SAVE_NAME=test", "--EPOCHS=1",
+             "--LEARNING_RATE=1e-3", "--PRUNER_LEARNING_RATE=1e-2"]
+    train = run_command(script("run_files/run_baseline.py") + common + flags, root)
+    checkpoint = folder / "models" / "baselines" / "tr_bert_test.h5"
+    evaluate = run_command(script("run_files/run_classification_evaluation.py") + common + [
+        "--METHOD=tr_bert", f"--MODEL_PATH={checkpoint}"], root)
+    again = run_command(script("run_files/run_baseline.py") + common + flags, root)
+    return {"train": train, "evaluate": evaluate, "again": again, "checkpoint": checkpoint, "folder": folder}
+
+
+def test_tr_bert_trains_stores_its_residual_scores_and_stage_4_reports_a_speedup_above_one(tr_bert_run):
+    import numpy as np
+
+    record = json.load(open(str(tr_bert_run["checkpoint"]).replace(".h5", ".json")))
+    assert record["points"] == [1, 2] and record["late_layer"] == 3
+    scores = np.load(tr_bert_run["folder"] / "data" / "residual" / "train_residual_scores.npy")
+    assert scores.shape == (96, 32, 2) and (scores >= 0).all() and scores.max() > 0
+    assert printed(tr_bert_run["evaluate"], "SPEEDUP (TOTAL)") > 1.0
+    assert printed(tr_bert_run["evaluate"], "ACCURACY") == pytest.approx(record["dev_score"], abs=1e-4)
+
+
+def test_a_tr_bert_rerun_reuses_its_residual_scores_and_its_finished_rl_phase(tr_bert_run):
+    assert "residual scores from" in tr_bert_run["again"].stderr
+    assert "RL phase done before" in tr_bert_run["again"].stderr

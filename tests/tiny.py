@@ -5,6 +5,7 @@ import re
 from models.ltp import LTPPruner
 from models.modeling_tf_bert import TFBertForSequenceClassification, TFBertPruningForSequenceClassification
 from models.power_bert import PoWERBertPruner
+from models.tr_bert import TRBertPruner
 from pipeline.data import Encoded
 
 import numpy as np
@@ -76,7 +77,7 @@ def assert_batch_equals_each_alone(model, inputs, lengths, per_layer_lengths, at
             assert mine.numpy()[0] == theirs.numpy()[index]
 
 
-def save_tiny_backbone(folder, seed=0):
+def save_tiny_backbone(folder, seed=0, num_layers=2):
     """A tiny random BERT with the embedded backbone's vocabulary, saved as a local `--BASE_MODEL` folder.
 
     No dropout, so runs with `--DETERMINISTIC` repeat exactly.
@@ -87,7 +88,7 @@ def save_tiny_backbone(folder, seed=0):
 
     tokenizer = load_tokenizer(EMBEDDED)
     tf.keras.utils.set_random_seed(seed)  # Keras initializers without a seed draw from Python random
-    backbone = TFBertModel(tiny_config(num_layers=2, vocab_size=tokenizer.vocab_size, max_positions=128))
+    backbone = TFBertModel(tiny_config(num_layers=num_layers, vocab_size=tokenizer.vocab_size, max_positions=128))
     backbone.build_in_name_scope()
     backbone.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
@@ -129,4 +130,17 @@ def pruning_model(kind, seed=0, num_layers=3):
         pruner = LTPPruner(num_layers, max_length=16, final_threshold=0.15, temperature=1e-3, name="pruner")
         model.attach_pruner(pruner)
         pruner.threshold_offsets.assign(np.full(num_layers, 0.01, np.float32))
+    return model
+
+
+def tr_bert_model(seed=0, num_layers=4):
+    """A tiny TR-BERT classifier whose random policies (sharpened) keep some tokens of 16-token inputs and not others."""
+    tf.keras.utils.set_random_seed(seed)
+    model = TFBertPruningForSequenceClassification(tiny_config(num_layers=num_layers))
+    model.build_in_name_scope()
+    pruner = TRBertPruner(num_layers, model.config.hidden_size, name="pruner")
+    model.attach_pruner(pruner)
+    rng = np.random.RandomState(seed)
+    for policy in pruner.policies:
+        policy.out.kernel.assign(rng.normal(0, 3.0, size=policy.out.kernel.shape).astype("float32"))
     return model
