@@ -4,15 +4,15 @@ dev split and FLOPs counter, curves over seeds.
     python benchmarks/compare_methods.py --RECIPE=sst2_compare --SEEDS=42,43,44 --DATA_DIR=../shared/data
     python benchmarks/compare_methods.py --RECIPE=movies_compare --SEEDS=42 --METHODS=adapler,layer_drop
 
-Per seed, one task directory under --WORK_DIR and one fine-tuned model that every method starts from.
-Each method draws a curve over the budgets of the recipe's `budgets` (AdapLeR: ETA scales of its kept
-checkpoint; `layer_drop`: student layers; `truncation`: target speedups; `power_bert`, `ltp`: penalty
-weights; `tr_bert`: reward weights of the kept fraction). Every point is scored on the dev split with its
-FLOPs speedup over the plain model at each example's unpadded length, and timed against the plain model, interleaved, at batch 1 (the first
---TIMING_EXAMPLES dev examples) and batched (--TIMING_BATCH_SIZE, every dev example, batches in split
-order, not grouped by length). A point measured before with the same settings is taken from its task
-directory or from the results JSON, which is rewritten after every point, so seeds (and the points of one
-seed) can land in different sessions.
+Per seed, one task directory under --WORK_DIR and one fine-tuned model that every method starts from. Each
+method draws a curve over the budgets of the recipe's `budgets` (AdapLeR: ETA scales of its kept checkpoint;
+`layer_drop`: student layers; `truncation`: target speedups; `power_bert`, `ltp`: penalty weights; `tr_bert`:
+reward weights of the kept fraction). Every point is scored on the dev split with its FLOPs speedup over the
+plain model at each example's unpadded length, and timed against the plain model, interleaved, at batch 1 (the
+first --TIMING_EXAMPLES dev examples) and batched (--TIMING_BATCH_SIZE, every dev example, batches in split
+order, not grouped by length). A point measured before with the same settings is taken from its task directory
+or from the results JSON, which is rewritten after every point, so seeds (and the points of one seed) can land
+in different sessions.
 
 Writes `<RESULTS_DIR>/comparison_<task>_<max_length>.{json,md,png}`: every point per method and seed,
 and the `matched` rows: each method's score at the recipe's speedups (interpolated on its curve in
