@@ -93,8 +93,14 @@ def earlier_points(path):
     if not os.path.isfile(path):
         return {}
     with open(path) as handle:
-        runs = json.load(handle).get("methods", {})
-    return {(method, run["seed"]): run["points"] for method, entry in runs.items() for run in entry["per_seed"]}
+        result = json.load(handle)
+    earlier = {(method, run["seed"]): run["points"] for method, entry in result.get("methods", {}).items()
+               for run in entry["per_seed"]}
+    # Points from before each point named its machine were all measured on the file's one machine.
+    for points in earlier.values():
+        for point in points:
+            point.setdefault("machine", result.get("machine", "unknown"))
+    return earlier
 
 
 def earlier_point(earlier, method, seed, settings, defaults):
@@ -166,7 +172,7 @@ def measure_seed(comparison, seed, earlier):
                     comparison.adapler_trained(dirs, reused)
                     adapler_ready = True
                 point = dict(measure_point(comparison, dirs, plain, dev, method, flag, value, reused),
-                             settings=settings, date=today())
+                             settings=settings, date=today(), machine=machine())
                 write_json(cache, point)
             points.append(point)
             yield method, points
@@ -175,7 +181,10 @@ def measure_seed(comparison, seed, earlier):
 def write_results(comparison, result):
     """The results JSON, table and plot of every point so far (a session that stops keeps what it measured)."""
     result = dict(result, matched=matched_rows(result, [float(s) for s in FLAGS.MATCHED_SPEEDUPS]),
-                  command=command_line(sys.argv), machine=machine(),
+                  command=command_line(sys.argv),
+                  # Wall-clock ratios are measured within one process, so points from several machines compare.
+                  machine="; ".join(sorted({p.get("machine", machine()) for m in result["methods"].values()
+                                            for r in m["per_seed"] for p in r["points"]})),
                   date=max(p["date"] for m in result["methods"].values() for r in m["per_seed"] for p in r["points"]))
     stem = os.path.splitext(comparison.results_path())[0]
     write_json(stem + ".json", result)

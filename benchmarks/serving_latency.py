@@ -12,6 +12,8 @@ Runtimes (--RUNTIMES):
 - `litert_layers`: one LiteRT graph per layer, the token drop between them (batch 1 only).
 - `onnxruntime`: the ONNX file (`serving/onnx_export.py`) in ONNX Runtime, fp32.
 - `onnxruntime_int8`: the same file with dynamically quantised int8 weights.
+- `onnxruntime_layers`, `onnxruntime_layers_int8`: one ONNX Runtime session per layer, the token drop
+  between them in NumPy (`serving.onnx_runtime.LayerwiseOnnx`, batch 1 only), fp32 and int8.
 
 What is measured:
 
@@ -42,8 +44,8 @@ from pipeline.provenance import command_line, machine, today
 from serving.layerwise import LayerwiseLiteRT, export_layerwise
 from serving.litert import LiteRTModel, convert
 from serving.module import ServingModule, save
-from serving.onnx_export import OPSET, export_onnx, quantize_int8
-from serving.onnx_runtime import OnnxClassifier, cpu_session
+from serving.onnx_export import OPSET, export_layerwise_onnx, export_onnx, quantize_int8
+from serving.onnx_runtime import LayerwiseOnnx, OnnxClassifier, cpu_session
 from serving.tokenization import InGraphTokenizer
 
 import numpy as np
@@ -55,8 +57,12 @@ from ai_edge_litert.interpreter import Interpreter
 # ONNX Runtime sessions apply ONNX Runtime's graph optimisations (ORT_ENABLE_ALL) to both models when they load.
 # Its transformer optimizer (onnxruntime.transformers, model type bert) fuses nothing in tf2onnx's graphs: its
 # attention and LayerNorm patterns are those of PyTorch exports.
-RUNTIMES = ("graph", "saved_model", "litert", "litert_layers", "onnxruntime", "onnxruntime_int8")
-BATCH_ONLY_ONE = ("litert_layers",)
+RUNTIMES = ("graph", "saved_model", "litert", "litert_layers", "onnxruntime", "onnxruntime_int8", "onnxruntime_layers",
+            "onnxruntime_layers_int8")
+BATCH_ONLY_ONE = ("litert_layers", "onnxruntime_layers", "onnxruntime_layers_int8")
+# The per-layer runtimes run the single-layer graph of their runtime, so they share its layer-time curve.
+SAME_LAYER = {"litert_layers": "litert", "onnxruntime_layers": "onnxruntime",
+              "onnxruntime_layers_int8": "onnxruntime_int8"}
 
 define_common_flags()
 define_adapler_name_flags()
@@ -111,8 +117,7 @@ def layer_curves(model, folder):
         run(*args)
     medians = interleaved_medians(calls, max(FLAGS.TIMING_REPEATS, 10))
     curves = {name: (lengths, medians[i * len(lengths):(i + 1) * len(lengths)]) for i, name in enumerate(runtimes)}
-    # The per-layer LiteRT graphs are the single-layer graph.
-    curves["litert_layers"] = curves["litert"]
+    curves.update({name: curves[layer] for name, layer in SAME_LAYER.items()})
     return curves
 
 
@@ -142,6 +147,12 @@ def _model_runtimes(model, task, tokenizer, folder, name, wanted):
         for runtime, path in files.items():
             classifier = OnnxClassifier(path, threads=FLAGS.THREADS)
             runtimes[runtime] = lambda inputs, c=classifier: c(**{k: v.numpy() for k, v in inputs.items()})["logits"]
+    for runtime, int8 in (("onnxruntime_layers", False), ("onnxruntime_layers_int8", True)):
+        if runtime in wanted:
+            pieces = LayerwiseOnnx(export_layerwise_onnx(model, os.path.join(folder, f"{name}_{runtime}"), int8=int8),
+                                   threads=FLAGS.THREADS)
+            runtimes[runtime] = lambda inputs, p=pieces: p(inputs["input_ids"].numpy(),
+                                                           inputs["token_type_ids"].numpy())["logits"]
     return {runtime: runtimes[runtime] for runtime in wanted}
 
 

@@ -4,6 +4,7 @@ import contextlib
 import json
 import os
 import pickle
+import shutil
 
 
 @contextlib.contextmanager
@@ -17,6 +18,19 @@ def atomic_path(path, suffix=""):
     finally:
         if os.path.exists(temporary):
             os.remove(temporary)
+
+
+@contextlib.contextmanager
+def atomic_dir(path):
+    """Yields a temporary folder next to `path`; replaces `path` with it only if the block succeeds."""
+    temporary = f"{os.path.normpath(path)}.partial"
+    shutil.rmtree(temporary, ignore_errors=True)
+    try:
+        yield temporary
+        shutil.rmtree(path, ignore_errors=True)
+        os.replace(temporary, path)
+    finally:
+        shutil.rmtree(temporary, ignore_errors=True)
 
 
 def save_weights(model, path):

@@ -1,4 +1,4 @@
-"""Batch-1 AdapLeR in LiteRT as one graph per encoder layer, with the token drop done between them.
+"""Batch-1 AdapLeR as one graph per encoder layer, with the token drop done between them (LiteRT here).
 
 Inside one graph, hard removal's data-dependent gather leaves every later op with shapes LiteRT only
 learns while running, and its XNNPACK delegate stops at the first such op, so most of the encoder
@@ -6,15 +6,16 @@ runs on LiteRT's reference kernels. Split at the drops, each piece has a plain d
 `start` embeds and scores the tokens for layer 1, `block_i` runs layer i and scores for layer i+1,
 `last` runs the last layer and the classifier head. Between pieces, keeping the survivors at batch
 1 is a NumPy index; the decisions (CP scores, `THETA`-weighted [CLS], `delta = ETA_i / n`) stay in
-the graphs, computed as in `model(..., lr_mode=True)`.
+the graphs, computed as in `model(..., lr_mode=True)`. `serving.onnx_export.export_layerwise_onnx`
+writes the same pieces for ONNX Runtime; `serving.layer_runner.LayerwiseRunner` is the loop both run.
 """
 
 import tempfile
 
 from models.token_removal import initial_acc_mask, live_lengths
+from serving.layer_runner import LayerwiseRunner
 from serving.litert import convert, interpreter
 
-import numpy as np
 import tensorflow as tf
 
 
@@ -30,10 +31,10 @@ class LayerwiseModule(tf.Module):
         self.model = model
         self.encoder = model.bert.encoder
         width = model.config.hidden_size
-        ids = tf.TensorSpec([1, None], tf.int32)
+        ids = [tf.TensorSpec([1, None], tf.int32, name=name) for name in ("input_ids", "token_type_ids")]
         hidden = tf.TensorSpec([1, None, width], tf.float32, name="hidden")
         acc_mask = tf.TensorSpec([1, None], tf.float32, name="acc_mask")
-        self.start = tf.function(self._start, input_signature=[ids, ids])
+        self.start = tf.function(self._start, input_signature=ids)
         self.blocks = [tf.function(self._block(i), input_signature=[hidden, acc_mask])
                        for i in range(self.encoder.num_layers - 1)]
         self.last = tf.function(self._last, input_signature=[hidden])
@@ -67,10 +68,14 @@ class LayerwiseModule(tf.Module):
         out = self._layer(self.encoder.num_layers - 1, hidden)
         return {"logits": self.model.classifier(self.model.bert.pooler(hidden_states=out))}
 
+    def functions(self):
+        """`{piece name: tf.function}`: `start`, `block_0` .. `block_{L-2}`, `last`."""
+        functions = {"start": self.start, "last": self.last}
+        functions.update({f"block_{i}": block for i, block in enumerate(self.blocks)})
+        return functions
+
     def signatures(self):
-        signatures = {"start": self.start.get_concrete_function(), "last": self.last.get_concrete_function()}
-        signatures.update({f"block_{i}": block.get_concrete_function() for i, block in enumerate(self.blocks)})
-        return signatures
+        return {name: function.get_concrete_function() for name, function in self.functions().items()}
 
 
 def export_layerwise(model, output):
@@ -87,32 +92,12 @@ def export_layerwise(model, output):
     return output
 
 
-class LayerwiseLiteRT:
+class LayerwiseLiteRT(LayerwiseRunner):
     """Runs a file of `export_layerwise` at batch 1 (`path`, with `num_threads` interpreter threads)."""
 
     def __init__(self, path, num_threads=2):
-        self.interpreter = interpreter(path, num_threads)
-        blocks = sum(name.startswith("block_") for name in self.interpreter.get_signature_list())
-        self.start = self.interpreter.get_signature_runner("start")
-        self.blocks = [self.interpreter.get_signature_runner(f"block_{i}") for i in range(blocks)]
-        self.last = self.interpreter.get_signature_runner("last")
-
-    def __call__(self, input_ids, token_type_ids):
-        """`{"logits": [1, K], "lengths": [1, L]}` (lengths empty for a plain model) for one example."""
-        out = self.start(input_ids=np.asarray(input_ids, np.int32), token_type_ids=np.asarray(token_type_ids, np.int32))
-        hidden = out["hidden"]
-        acc_mask = np.ones(hidden.shape[:2], np.float32)
-        acc_mask[:, 0] = 0.0
-        lengths = []
-        for block in self.blocks + [None]:
-            if "keep" in out:
-                kept = np.flatnonzero(out["keep"][0])
-                hidden, acc_mask = hidden[:, kept], acc_mask[:, kept]
-                lengths.append(acc_mask.sum() + 1.0)
-            if block is None:
-                break
-            out = block(hidden=hidden, acc_mask=acc_mask)
-            hidden = out["hidden"]
-        logits = self.last(hidden=hidden)["logits"]
-        return {"logits": logits, "lengths": np.array([lengths], np.float32)}
-
+        runtime = interpreter(path, num_threads)
+        blocks = sum(name.startswith("block_") for name in runtime.get_signature_list())
+        super().__init__(runtime.get_signature_runner("start"),
+                         [runtime.get_signature_runner(f"block_{i}") for i in range(blocks)],
+                         runtime.get_signature_runner("last"))

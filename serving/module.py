@@ -8,8 +8,7 @@ entering each layer, [CLS] included; every token for the plain model) and, for c
 `probabilities`, `label` (int id) and `label_name`; for regression `score`.
 """
 
-import os
-import shutil
+from pipeline.atomic import atomic_dir
 
 import tensorflow as tf
 
@@ -65,12 +64,6 @@ class ServingModule(tf.Module):
 
 def save(module, output):
     """Writes the SavedModel to `output` through a temporary folder, so a failed export leaves nothing."""
-    temporary = f"{os.path.normpath(output)}.partial"
-    shutil.rmtree(temporary, ignore_errors=True)
-    try:
+    with atomic_dir(output) as temporary:
         tf.saved_model.save(module, temporary, signatures=module.signatures())
-        shutil.rmtree(output, ignore_errors=True)
-        os.replace(temporary, output)
-    finally:
-        shutil.rmtree(temporary, ignore_errors=True)
     return output

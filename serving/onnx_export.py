@@ -5,10 +5,16 @@ exports BERT) and returns `logits` and `lengths` (`[batch, layers]` float: token
 [CLS] included; every token for a plain model), with dynamic batch and length. tf2onnx has no handler
 for `Erfc`, which TensorFlow 2.21's exact GELU emits; importing this module registers one
 (`1 - Erf(x)`).
+
+`export_layerwise_onnx` writes the batch-1 pieces of `serving.layerwise.LayerwiseModule` instead (a
+folder with one file per piece, run by `serving.onnx_runtime.LayerwiseOnnx`).
 """
 
-from pipeline.atomic import atomic_path
-from serving.onnx_runtime import INPUT_NAMES
+import os
+
+from pipeline.atomic import atomic_dir, atomic_path
+from serving.layerwise import LayerwiseModule
+from serving.onnx_runtime import INPUT_NAMES, OUTPUT_SUFFIX
 
 import numpy as np
 import tensorflow as tf
@@ -57,6 +63,39 @@ def export_onnx(model, path):
         tf2onnx.convert.from_function(ids_function(model), input_signature=ONNX_SPEC, opset=OPSET,
                                       output_path=temporary)
     return path
+
+
+def _renamed_outputs(function):
+    """`function` with `_out` after each output's name: ONNX names are assigned once, so a block's `hidden` output
+    cannot share its `hidden` input's name (`serving.onnx_runtime.LayerwiseOnnx` strips the suffix)."""
+
+    @tf.function(input_signature=function.input_signature)
+    def renamed(*args):
+        return {f"{key}{OUTPUT_SUFFIX}": value for key, value in function(*args).items()}
+
+    return renamed
+
+
+def export_layerwise_onnx(model, folder, int8=False):
+    """Writes `<folder>/<piece>.onnx` for each piece of `LayerwiseModule(model)` (start, block_i, last).
+
+    Args:
+        model: A classifier, plain or AdapLeR.
+        folder: The folder to write (replaced whole, so a failed export leaves nothing).
+        int8: Write each piece with dynamically quantised int8 weights (`quantize_int8`).
+
+    Returns:
+        `folder`.
+    """
+    with atomic_dir(folder) as temporary:
+        os.makedirs(temporary)
+        for name, function in LayerwiseModule(model).functions().items():
+            path = os.path.join(temporary, f"{name}.onnx")
+            tf2onnx.convert.from_function(_renamed_outputs(function), input_signature=function.input_signature,
+                                          opset=OPSET, output_path=path)
+            if int8:
+                quantize_int8(path, path)
+    return folder
 
 
 def quantize_int8(source, target):

@@ -4,20 +4,47 @@
     classifier.predict(["a gorgeous , witty , seductive movie ."])   # logits, lengths, label
 
 Inputs are checked first, so a wrong one is named (ONNX Runtime's own message names an index or a
-node deep in the graph).
+node deep in the graph). `LayerwiseOnnx` runs the batch-1 pieces of `export_layerwise_onnx`, one
+session per encoder layer, with the token drop between them.
 """
+
+import os
+
+from serving.layer_runner import LayerwiseRunner
 
 import numpy as np
 import onnxruntime
 
 INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
+OUTPUT_SUFFIX = "_out"  # after the output names of the layerwise pieces (serving.onnx_export.export_layerwise_onnx)
+
+
+_POOL = {}  # the intra-op thread count of this process's shared pool, once a session has set it
 
 
 def cpu_session(path, threads=0):
-    """An ONNX Runtime CPU session of `path` with `threads` intra-op threads (0 = its default) and one inter-op."""
+    """An ONNX Runtime CPU session of `path` on the process's one shared thread pool.
+
+    Sessions with a pool each leave its threads spinning for a while after a call, and those threads slow the
+    next session's call: per-layer sessions ran 5x slower than one graph of the same layers, and every call
+    after another model's paid for the other's spin. One pool serves the sessions in turn, as one session would.
+
+    Args:
+        path: The `.onnx` file.
+        threads: Intra-op threads of the shared pool (0 = ONNX Runtime's default), fixed by the first session
+            of the process.
+
+    Raises:
+        ValueError: when an earlier session fixed another thread count.
+    """
+    if "threads" not in _POOL:
+        onnxruntime.set_global_thread_pool_sizes(threads, 1)  # once: ONNX Runtime refuses to replace the pool
+        _POOL["threads"] = threads
+    if _POOL["threads"] != threads:
+        raise ValueError(f"ONNX Runtime sessions of one process share one thread pool, of {_POOL['threads']} "
+                         f"threads; got threads={threads}.")
     options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
+    options.use_per_session_threads = False
     return onnxruntime.InferenceSession(path, options, providers=["CPUExecutionProvider"])
 
 
@@ -72,3 +99,31 @@ class OnnxClassifier:
         outputs = self(encoded["input_ids"], encoded["attention_mask"], encoded["token_type_ids"])
         outputs["label"] = outputs["logits"].argmax(axis=-1)
         return outputs
+
+
+class _Piece:
+    """One piece's session, called with keyword inputs; returns `{output name without OUTPUT_SUFFIX: array}`."""
+
+    def __init__(self, path, threads):
+        self.session = cpu_session(path, threads)
+        self.outputs = [output.name for output in self.session.get_outputs()]
+        self.keys = [name.removesuffix(OUTPUT_SUFFIX) for name in self.outputs]
+
+    def __call__(self, **feed):
+        return dict(zip(self.keys, self.session.run(self.outputs, feed)))
+
+
+class LayerwiseOnnx(LayerwiseRunner):
+    """Runs a folder of `serving.onnx_export.export_layerwise_onnx` at batch 1 (`threads` intra-op threads)."""
+
+    def __init__(self, folder, threads=0):
+        files = set(os.listdir(folder))
+        blocks = sum(name.startswith("block_") for name in files)
+        missing = {"start.onnx", "last.onnx", *(f"block_{i}.onnx" for i in range(blocks))} - files
+        if missing:
+            raise ValueError(f"{folder} lacks {', '.join(sorted(missing))}: not a folder of export_layerwise_onnx.")
+
+        def piece(name):
+            return _Piece(os.path.join(folder, f"{name}.onnx"), threads)
+
+        super().__init__(piece("start"), [piece(f"block_{i}") for i in range(blocks)], piece("last"))

@@ -112,5 +112,24 @@ def test_quantize_for_another_format_is_refused_before_any_model_is_looked_for(t
     command = [sys.executable, f"{REPO}/tools/export_model.py", "--TASK=sst2", "--FORMAT=litert", "--QUANTIZE=int8",
                f"--OUTPUT={tmp_path / 'model.tflite'}", f"--DIRECTORY={tmp_path / 'empty'}"]
     result = subprocess.run(command, capture_output=True, text=True, cwd=REPO, timeout=300)
-    assert result.returncode != 0 and "--QUANTIZE applies to --FORMAT=onnx." in result.stderr
+    assert result.returncode != 0 and "--QUANTIZE applies to --FORMAT=onnx and onnx_layers." in result.stderr
     assert not (tmp_path / "model.tflite").exists()
+
+
+def test_a_folder_without_every_piece_is_refused(tmp_path):
+    from serving.onnx_runtime import LayerwiseOnnx
+
+    for name in ("start.onnx", "block_1.onnx", "last.onnx"):
+        (tmp_path / name).write_bytes(b"")
+    with pytest.raises(ValueError, match="lacks block_0.onnx: not a folder of export_layerwise_onnx"):
+        LayerwiseOnnx(str(tmp_path))
+
+
+def test_sessions_of_one_process_share_one_thread_count(tiny_onnx, tmp_path):
+    from serving import onnx_runtime
+
+    path = export_onnx(tiny_model(seed=5), str(tmp_path / "tiny.onnx"))
+    threads = onnx_runtime._POOL["threads"]  # fixed by the fixture's session
+    onnx_runtime.cpu_session(path, threads)
+    with pytest.raises(ValueError, match=f"share one thread pool, of {threads} threads; got threads={threads + 1}"):
+        onnx_runtime.cpu_session(path, threads + 1)

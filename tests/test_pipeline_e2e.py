@@ -295,8 +295,9 @@ def test_the_int8_onnx_export_of_the_staged_checkpoint_agrees_with_fp32_on_sst2_
 
 def test_the_serving_benchmark_scores_each_runtime_as_the_staged_evaluations_do(run_dir, data_dir, tmp_path):
     directory, dirs, _ = run_dir
-    stage("benchmarks/serving_latency.py", directory, data_dir, "--PHI=0.01", "--RUNTIMES=graph,onnxruntime",
-          "--TIMING_EXAMPLES=3", "--TIMING_REPEATS=1", f"--RESULTS_DIR={tmp_path}")
+    stage("benchmarks/serving_latency.py", directory, data_dir, "--PHI=0.01",
+          "--RUNTIMES=graph,onnxruntime,onnxruntime_layers", "--TIMING_EXAMPLES=3", "--TIMING_REPEATS=1",
+          f"--RESULTS_DIR={tmp_path}")
     result = json.loads((tmp_path / f"serving_sst2_{MAX_LENGTH}.json").read_text())
     # Stage 1 scored its one epoch on dev; stage 4 scored the AdapLeR checkpoint.
     staged = {"plain": json.loads(open(dirs.ft_logs).read())[0]["validation"]["accuracy"],
@@ -307,5 +308,10 @@ def test_the_serving_benchmark_scores_each_runtime_as_the_staged_evaluations_do(
         entry = result["runtimes"][runtime]
         assert entry["batched"]["scores"] == pytest.approx(staged), runtime
         assert entry["plain"]["p50_ms"] > 0 and entry["adapler"]["p50_ms"] > 0
+    # The per-layer sessions run at batch 1 only, on the single-layer curve of their runtime.
+    layers = result["runtimes"]["onnxruntime_layers"]
+    assert "batched" not in layers and layers["adapler"]["p50_ms"] > 0
+    assert layers["layer_time_curve"] == result["runtimes"]["onnxruntime"]["layer_time_curve"]
     # A row in each table: batch 1, batched, the layer curve.
-    assert (tmp_path / f"serving_sst2_{MAX_LENGTH}.md").read_text().count("| onnxruntime |") == 3
+    markdown = (tmp_path / f"serving_sst2_{MAX_LENGTH}.md").read_text()
+    assert markdown.count("| onnxruntime |") == 3 and markdown.count("| onnxruntime_layers |") == 2

@@ -175,14 +175,25 @@ def test_plain_pair_model_export_needs_both_texts(tmp_path, backbone_tokenizer):
         load(str(tmp_path / "mrpc"))(first)
 
 
+def _layerwise_runner(runtime, model, folder):
+    if runtime == "litert":
+        from serving.layerwise import LayerwiseLiteRT, export_layerwise
+
+        return LayerwiseLiteRT(export_layerwise(model, str(folder / "layers.tflite")))
+    from serving.onnx_export import export_layerwise_onnx
+    from serving.onnx_runtime import LayerwiseOnnx
+
+    return LayerwiseOnnx(export_layerwise_onnx(model, str(folder / "pieces"), int8=runtime == "onnx_int8"))
+
+
 @pytest.mark.slow
+@pytest.mark.parametrize("runtime", ["litert", "onnx", "onnx_int8"])
 @pytest.mark.parametrize("adapler", [True, False])
-def test_layerwise_litert_equals_the_model_at_batch_1(tmp_path, adapler):
-    from serving.layerwise import LayerwiseLiteRT, export_layerwise
+def test_the_layerwise_pieces_equal_the_model_at_batch_1(tmp_path, adapler, runtime):
     from tests.tiny import padded_batch, row, tiny_model
 
     model = tiny_model(seed=4, num_layers=3, num_labels=2, adapler=adapler)
-    runner = LayerwiseLiteRT(export_layerwise(model, str(tmp_path / "layers.tflite")))
+    runner = _layerwise_runner(runtime, model, tmp_path)
     lengths = [9, 14, 5, 20]
     batch = padded_batch(lengths, seed=2)
     removed = False
@@ -190,7 +201,8 @@ def test_layerwise_litert_equals_the_model_at_batch_1(tmp_path, adapler):
         inputs = row(batch, index, length)
         expected = model(inputs, lr_mode=adapler)
         got = runner(inputs["input_ids"].numpy(), inputs["token_type_ids"].numpy())
-        np.testing.assert_allclose(got["logits"], expected.logits.numpy(), atol=1e-4)
+        # int8 weights move the logits; on this tiny model they move no keep decision.
+        np.testing.assert_allclose(got["logits"], expected.logits.numpy(), atol=5e-2 if runtime == "onnx_int8" else 1e-4)
         if adapler:
             np.testing.assert_array_equal(got["lengths"], np.stack([n.numpy() for n in expected.lengths], axis=1))
             removed |= got["lengths"][0, -1] < length - 1
