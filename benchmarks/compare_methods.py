@@ -203,6 +203,15 @@ def main(argv):
               "metric": comparison.task.metrics[0], "recipe": FLAGS.RECIPE, "seeds": seeds, "methods": {},
               "finetuned": []}
     earlier = earlier_points(comparison.results_path())
+    # The file keeps every earlier point this run does not measure again (other methods and seeds, and those
+    # not reached yet), so a run of one method, or one stopped early, loses nothing the file had.
+    for (method, seed), points in earlier.items():
+        entry = result["methods"].setdefault(method, {"budget_flag": comparison.recipe.budgets[method][0],
+                                                      "per_seed": []})
+        entry["per_seed"].append({"seed": seed, "points": points})
+        if all(run["seed"] != seed for run in result["finetuned"]):
+            result["finetuned"].append({"seed": seed, "score": points[0]["finetuned_score"]})
+    result["seeds"] = sorted(set(seeds) | {seed for _, seed in earlier})
     try:
         for seed in seeds:
             for method, points in measure_seed(comparison, seed, earlier):

@@ -80,6 +80,9 @@ def test_a_run_with_only_the_results_measures_nothing_again(compared, data_dir, 
     assert "== seed 1" not in rerun.stdout and not (tmp_path / "empty_work").exists()
     again = json.loads((tmp_path / "results" / RESULTS).read_text())
     assert again["methods"] == compared["result"]["methods"] and again["date"] == compared["result"]["date"]
+    # A run of one method keeps the other methods' points in the file.
+    _compare(compared["recipe"], tmp_path / "results", tmp_path / "empty_work", data_dir, methods="truncation")
+    assert json.loads((tmp_path / "results" / RESULTS).read_text())["methods"] == compared["result"]["methods"]
 
 
 @slow
