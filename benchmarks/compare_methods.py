@@ -178,6 +178,16 @@ def measure_seed(comparison, seed, earlier):
             yield method, points
 
 
+def put_run(comparison, result, method, seed, points):
+    """Sets `points` as the run of `method` on `seed` in `result`, and the seed's fine-tuned score."""
+    entry = result["methods"].setdefault(method, {"budget_flag": comparison.recipe.budgets[method][0],
+                                                  "per_seed": []})
+    entry["per_seed"] = [run for run in entry["per_seed"] if run["seed"] != seed] + [
+        {"seed": seed, "points": list(points)}]
+    if all(run["seed"] != seed for run in result["finetuned"]):
+        result["finetuned"].append({"seed": seed, "score": points[0]["finetuned_score"]})
+
+
 def write_results(comparison, result):
     """The results JSON, table and plot of every point so far (a session that stops keeps what it measured)."""
     result = dict(result, matched=matched_rows(result, [float(s) for s in FLAGS.MATCHED_SPEEDUPS]),
@@ -206,21 +216,12 @@ def main(argv):
     # The file keeps every earlier point this run does not measure again (other methods and seeds, and those
     # not reached yet), so a run of one method, or one stopped early, loses nothing the file had.
     for (method, seed), points in earlier.items():
-        entry = result["methods"].setdefault(method, {"budget_flag": comparison.recipe.budgets[method][0],
-                                                      "per_seed": []})
-        entry["per_seed"].append({"seed": seed, "points": points})
-        if all(run["seed"] != seed for run in result["finetuned"]):
-            result["finetuned"].append({"seed": seed, "score": points[0]["finetuned_score"]})
+        put_run(comparison, result, method, seed, points)
     result["seeds"] = sorted(set(seeds) | {seed for _, seed in earlier})
     try:
         for seed in seeds:
             for method, points in measure_seed(comparison, seed, earlier):
-                entry = result["methods"].setdefault(method, {"budget_flag": comparison.recipe.budgets[method][0],
-                                                              "per_seed": []})
-                runs = [run for run in entry["per_seed"] if run["seed"] != seed]
-                entry["per_seed"] = runs + [{"seed": seed, "points": list(points)}]
-                if all(run["seed"] != seed for run in result["finetuned"]):
-                    result["finetuned"].append({"seed": seed, "score": points[0]["finetuned_score"]})
+                put_run(comparison, result, method, seed, points)
                 written = write_results(comparison, result)
     except SettingsChangedError as error:
         raise DataError(str(error)) from None

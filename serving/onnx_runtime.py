@@ -25,9 +25,9 @@ _POOL = {}  # the intra-op thread count of this process's shared pool, once a se
 def cpu_session(path, threads=0):
     """An ONNX Runtime CPU session of `path` on the process's one shared thread pool.
 
-    Sessions with a pool each leave its threads spinning for a while after a call, and those threads slow the
-    next session's call: per-layer sessions ran 5x slower than one graph of the same layers, and every call
-    after another model's paid for the other's spin. One pool serves the sessions in turn, as one session would.
+    With a pool each, a session's threads keep spinning for a while after its call and compete with the next
+    session's call on the same cores (measured in docs/results.md, "ONNX Runtime on movies at 512"). One pool
+    serves the sessions in turn, as one session would.
 
     Args:
         path: The `.onnx` file.
