@@ -8,6 +8,7 @@ import numpy as np
 
 # A measured point stands for a matched speedup when it is within this factor of it.
 NEAR = 1.25
+SAME_FINETUNED = {True: "yes", False: "no", None: "not recorded"}
 LABELS = {"adapler": "AdapLeR", "layer_drop": "static depth (fewer layers)", "truncation": "static length",
           "power_bert": "PoWER-BERT", "ltp": "LTP", "tr_bert": "TR-BERT"}
 
@@ -35,6 +36,13 @@ def accuracy_difference(first, second):
     return float(one.mean() - two.mean()), list(interval)
 
 
+def same_finetuned(first, second):
+    """Whether two points started from the same fine-tuned checkpoint (`finetuned_model`); None if either is older
+    than the field. Two sessions on different processors retrain a seed's model to different weights."""
+    models = first.get("finetuned_model"), second.get("finetuned_model")
+    return None if None in models else models[0] == models[1]
+
+
 def matched_rows(result, speedups):
     """Per speedup and method: the interpolated score over seeds and, per seed, AdapLeR minus the method.
 
@@ -44,8 +52,9 @@ def matched_rows(result, speedups):
 
     Returns:
         List of dicts: `speedup`, `method`, `score_mean`, `score_range`, `seeds` (those whose curve reaches
-        the speedup) and `vs_adapler`: per seed the nearest measured points of both and the difference in
-        points with its 95% interval (omitted where either has no point within `NEAR`).
+        the speedup) and `vs_adapler`: per seed the nearest measured points of both, the difference in
+        points with its 95% interval, and whether both started from one fine-tuned checkpoint (`same_finetuned`);
+        omitted where either has no point within `NEAR`.
     """
     rows = []
     adapler = {run["seed"]: run["points"] for run in result["methods"].get("adapler", {}).get("per_seed", [])}
@@ -67,7 +76,8 @@ def matched_rows(result, speedups):
                 row["vs_adapler"].append({
                     "seed": run["seed"], "adapler": {"flops_speedup": mine["flops_speedup"], "score": mine["score"]},
                     "method": {"flops_speedup": theirs["flops_speedup"], "score": theirs["score"]},
-                    "difference": difference, "ci95": interval})
+                    "difference": difference, "ci95": interval,
+                    "same_finetuned": same_finetuned(mine, theirs)})
             rows.append(row)
     return rows
 
@@ -102,7 +112,8 @@ def comparison_table(result):
         lines.append(f"| {speedup:g}x | " + " | ".join(_cell(rows[m]) for m in methods) + " |")
     lines += ["", "## AdapLeR minus each method near each speedup (points, 95% paired bootstrap interval, per seed)",
               "", "The measured points nearest the speedup, within 1.25x of it.", "",
-              "| speedup | method | seed | AdapLeR | method | AdapLeR - method |", "|---|---|---|---|---|---|"]
+              "| speedup | method | seed | AdapLeR | method | AdapLeR - method | one fine-tuned model |",
+              "|---|---|---|---|---|---|---|"]
     for row in result["matched"]:
         for entry in row["vs_adapler"]:
             mine, theirs = entry["adapler"], entry["method"]
@@ -110,15 +121,17 @@ def comparison_table(result):
             lines.append(f"| {row['speedup']:g}x | {LABELS.get(row['method'], row['method'])} | {entry['seed']} | "
                          f"{mine['score']:.4f} at {mine['flops_speedup']:.2f}x | {theirs['score']:.4f} at "
                          f"{theirs['flops_speedup']:.2f}x | {100 * entry['difference']:+.1f} ({100 * low:+.1f} to "
-                         f"{100 * high:+.1f}) |")
+                         f"{100 * high:+.1f}) | {SAME_FINETUNED[entry.get('same_finetuned')]} |")
     lines += ["", "## Every point (FLOPs speedup, wall-clock speedups at batch 1 and batched)", "",
-              f"| method | budget | seed | {metric} | FLOPs | b=1 | batched |", "|---|---|---|---|---|---|---|"]
+              f"| method | budget | seed | {metric} | FLOPs | b=1 | batched | fine-tuned model |",
+              "|---|---|---|---|---|---|---|---|"]
     for method, entry in result["methods"].items():
         for run in entry["per_seed"]:
             for point in run["points"]:
                 lines.append(f"| {LABELS.get(method, method)} | {entry['budget_flag']}={point['budget']:g} | "
                              f"{run['seed']} | {point['score']:.4f} | {point['flops_speedup']:.2f}x | "
-                             f"{point['wallclock_b1']:.2f}x | {point['wallclock_b32']:.2f}x |")
+                             f"{point['wallclock_b1']:.2f}x | {point['wallclock_b32']:.2f}x | "
+                             f"{point.get('finetuned_model', '-')} |")
     return "\n".join(lines) + "\n"
 
 

@@ -7,6 +7,7 @@ import sys
 
 from analysis.result_cache import claim
 from models.backbones import backbone_label, load_tokenizer
+from models.checkpoints import weights_digest
 from pipeline import methods, recipes
 from pipeline.flags import define_adapler_training_flags, define_baseline_flags, define_finetuning_flags
 from pipeline.loading import SALIENCY_EPOCHS, best_finetuned, load_encoded, load_trained, ranked_epochs, read_ft_logs
@@ -120,6 +121,13 @@ class StagedRun:
         split = self.task.dev_splits[0]
         return split, load_encoded(self.task, split, load_tokenizer(self.backbone), max_length or self.max_length,
                                    self.data_dir, seed, self.adapler["EVAL_EXAMPLES"], self.tie_rule)
+
+    def finetuned_digest(self, dirs):
+        """`weights_digest` of the seed's best fine-tuned checkpoint, or None before stage 1 has made it."""
+        if not os.path.isfile(dirs.ft_logs):
+            return None
+        checkpoint = best_finetuned(self.task, dirs)[0]
+        return weights_digest(checkpoint) if os.path.isfile(checkpoint) else None
 
     def plain_model(self, dirs):
         return load_trained(self.backbone, self.task.num_labels, best_finetuned(self.task, dirs)[0])

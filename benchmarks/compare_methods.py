@@ -150,6 +150,10 @@ def measure_seed(comparison, seed, earlier):
     reused = None
     plain = dev = None
     adapler_ready = False
+    # Which fine-tuned model the directory's points start from: a point cached here from another one (stage 1
+    # rerun since) is measured again. Points of the results JSON are kept whatever model they name, since their
+    # directory is gone; the table shows which model each started from.
+    finetuned_model = comparison.finetuned_digest(dirs)
     for method in FLAGS.METHODS:
         flag, values = comparison.recipe.budgets[method]
         points = []
@@ -160,11 +164,14 @@ def measure_seed(comparison, seed, earlier):
             if FLAGS.RESUME and os.path.isfile(cache):
                 with open(cache) as handle:
                     point = json.load(handle)
-                point = point if same_settings(point.get("settings", {}), settings, defaults) else None
+                point.setdefault("finetuned_model", finetuned_model)
+                point = point if (same_settings(point.get("settings", {}), settings, defaults)
+                                  and point["finetuned_model"] == finetuned_model) else None
             point = point or (FLAGS.RESUME and earlier_point(earlier, method, seed, settings, defaults))
             if not point:
                 if reused is None:
                     reused = comparison.finetuned(dirs)
+                    finetuned_model = comparison.finetuned_digest(dirs)
                     plain = comparison.plain_model(dirs)
                     dev = comparison.dev_split(seed)[1]
                 if method == "adapler" and not adapler_ready:
@@ -172,7 +179,7 @@ def measure_seed(comparison, seed, earlier):
                     comparison.adapler_trained(dirs, reused)
                     adapler_ready = True
                 point = dict(measure_point(comparison, dirs, plain, dev, method, flag, value, reused),
-                             settings=settings, date=today(), machine=machine())
+                             settings=settings, date=today(), machine=machine(), finetuned_model=finetuned_model)
                 write_json(cache, point)
             points.append(point)
             yield method, points

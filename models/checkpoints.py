@@ -1,9 +1,12 @@
-"""Reading what a Keras `.h5` weights file holds, so a wrong checkpoint fails with a clear message."""
+"""Reading what a Keras `.h5` weights file holds, so a wrong checkpoint fails with a clear message, and which
+model it is."""
 
+import hashlib
 import os
 import re
 
 import h5py
+import numpy as np
 
 _LAYER_INDEX = re.compile(r"/encoder/layer_\._(\d+)/")
 
@@ -41,6 +44,32 @@ def describe_h5(path):
         "is_adapler": any(n.rsplit("/", 1)[-1].startswith("ETA") for n in names),
         "num_weights": len(names),
     }
+
+
+def weights_digest(path):
+    """A short digest of the weight values of a Keras `.h5` file: the same for two files of the same weights.
+
+    It hashes each weight's name and values, not the file's bytes (which hold metadata that differs between saves),
+    so results measured from one checkpoint can be told from those of a retrained one: a rerun of a recipe on
+    another processor gives other weights.
+
+    Args:
+        path: Path of the file.
+
+    Returns:
+        The first 12 hex digits of a SHA-256.
+    """
+    digest = hashlib.sha256()
+    describe_h5(path)  # a clear error for a missing or foreign file
+
+    def add(name, item):
+        if isinstance(item, h5py.Dataset):
+            digest.update(name.encode())
+            digest.update(np.ascontiguousarray(item[()]).tobytes())
+
+    with h5py.File(path, "r") as handle:
+        handle.visititems(add)
+    return digest.hexdigest()[:12]
 
 
 def check_compatible(path, num_layers, is_adapler):

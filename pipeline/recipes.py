@@ -167,7 +167,7 @@ RECIPES = {
         adapler={"EPOCHS": 3, "ETA_SCALES": [0.5, 0.75, 1], **_SHORT_RUN},
         measure={"TIMING_EXAMPLES": 50, "TIMING_BATCH_SIZE": 16, "TIMING_REPEATS": 3, "MATCHED_SPEEDUPS": [3, 5, 8]},
         baselines=_BASELINES,
-        budgets={"adapler": ["ETA_SCALE", [0.5, 0.75, 1, 1.1, 1.2]], "layer_drop": ["LAYERS", [1, 2, 3, 4]],
+        budgets={"adapler": ["ETA_SCALE", [0.5, 0.75, 1, 1.1, 1.2, 1.35, 1.5]], "layer_drop": ["LAYERS", [1, 2, 3, 4]],
                  "truncation": ["TARGET_SPEEDUP", [2, 3, 5, 8]],
                  "power_bert": ["LAMBDA", [1e-4, 3e-4, 1e-3, 3e-3]], "ltp": ["LAMBDA", [0.01, 0.05, 0.1, 0.2]],
                  "tr_bert": ["ALPHA", [0.5, 1, 2, 4]]},

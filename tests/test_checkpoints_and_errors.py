@@ -1,6 +1,6 @@
 """`.h5` round trips of AdapLeR state and clear errors for bad input."""
 
-from models.checkpoints import CheckpointError
+from models.checkpoints import CheckpointError, weights_digest
 from tests.tiny import padded_batch, tiny_model
 
 import numpy as np
@@ -59,6 +59,19 @@ def test_plain_checkpoint_into_an_adapler_model_says_to_load_first(tmp_path):
     tiny_model(adapler=False).save_weights(path)
     with pytest.raises(CheckpointError, match="load it before calling model.to_AdapLeR"):
         tiny_model().load_weights(path)
+
+
+def test_the_weights_digest_is_one_per_set_of_weights(tmp_path):
+    model = tiny_model(seed=1, adapler=False)
+    first, second = str(tmp_path / "first.h5"), str(tmp_path / "second.h5")
+    model.save_weights(first)
+    model.save_weights(second)
+    assert weights_digest(first) == weights_digest(second)
+    model.classifier.bias.assign_add([1e-7] * model.classifier.bias.shape[0])  # one weight moved by a float step
+    model.save_weights(second)
+    assert weights_digest(first) != weights_digest(second)
+    with pytest.raises(CheckpointError, match="missing.h5"):
+        weights_digest(str(tmp_path / "missing.h5"))
 
 
 @pytest.mark.parametrize("content", [None, b"not an hdf5 file"])

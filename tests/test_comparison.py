@@ -1,6 +1,6 @@
 """Reading the comparison: scores at matched speedups, the points that stand for them, AdapLeR minus a method."""
 
-from analysis.comparison import accuracy_difference, comparison_table, matched_rows, nearest, score_at
+from analysis.comparison import accuracy_difference, comparison_table, matched_rows, nearest, same_finetuned, score_at
 
 import pytest
 
@@ -64,3 +64,19 @@ def test_the_table_names_the_seeds_measured_so_far_among_those_asked_for():
         "date": "d", "command": "c", "finetuned": [{"seed": 43, "score": 0.9}]}
     result["matched"] = matched_rows(result, [1.5])
     assert "seeds measured 43 of 42, 43, 44;" in comparison_table(result)
+
+
+def test_points_name_whether_they_started_from_one_fine_tuned_model():
+    ours, theirs, older = dict(point(2, 0.8), finetuned_model="a1"), dict(point(2, 0.7), finetuned_model="b2"), point(2, 0.7)
+    assert same_finetuned(ours, dict(theirs, finetuned_model="a1")) is True
+    assert same_finetuned(ours, theirs) is False and same_finetuned(ours, older) is None
+    result = {"methods": {"adapler": {"budget_flag": "ETA_SCALE", "per_seed": [{"seed": 1, "points": [ours]}]},
+                          "ltp": {"budget_flag": "LAMBDA", "per_seed": [{"seed": 1, "points": [theirs]}]}},
+              "task": "sst2", "max_length": 64, "metric": "accuracy", "recipe": "r", "seeds": [1], "machine": "m",
+              "date": "d", "command": "c", "finetuned": [{"seed": 1, "score": 0.9}]}
+    result["matched"] = matched_rows(result, [2.0])
+    (row,) = [row for row in result["matched"] if row["method"] == "ltp"]
+    assert row["vs_adapler"][0]["same_finetuned"] is False
+    table = comparison_table(result)
+    assert "| +10.0 (" in table and ") | no |" in table
+    assert "| LTP | LAMBDA=2 | 1 | 0.7000 | 2.00x | 1.00x | 1.33x | b2 |" in table
