@@ -67,7 +67,8 @@ def test_the_table_names_the_seeds_measured_so_far_among_those_asked_for():
 
 
 def test_points_name_whether_they_started_from_one_fine_tuned_model():
-    ours, theirs, older = dict(point(2, 0.8), finetuned_model="a1"), dict(point(2, 0.7), finetuned_model="b2"), point(2, 0.7)
+    ours, theirs = dict(point(2, 0.75, "1110"), finetuned_model="a1"), dict(point(2, 0.5), finetuned_model="b2")
+    older = point(2, 0.5)
     assert same_finetuned(ours, dict(theirs, finetuned_model="a1")) is True
     assert same_finetuned(ours, theirs) is False and same_finetuned(ours, older) is None
     result = {"methods": {"adapler": {"budget_flag": "ETA_SCALE", "per_seed": [{"seed": 1, "points": [ours]}]},
@@ -78,5 +79,5 @@ def test_points_name_whether_they_started_from_one_fine_tuned_model():
     (row,) = [row for row in result["matched"] if row["method"] == "ltp"]
     assert row["vs_adapler"][0]["same_finetuned"] is False
     table = comparison_table(result)
-    assert "| +10.0 (" in table and ") | no |" in table
-    assert "| LTP | LAMBDA=2 | 1 | 0.7000 | 2.00x | 1.00x | 1.33x | b2 |" in table
+    assert "| +25.0 (" in table and ") | no |" in table
+    assert "| LTP | LAMBDA=2 | 1 | 0.5000 | 2.00x | 1.00x | 1.33x | b2 |" in table
