@@ -121,7 +121,7 @@ def comparison_table(result):
             lines.append(f"| {row['speedup']:g}x | {LABELS.get(row['method'], row['method'])} | {entry['seed']} | "
                          f"{mine['score']:.4f} at {mine['flops_speedup']:.2f}x | {theirs['score']:.4f} at "
                          f"{theirs['flops_speedup']:.2f}x | {100 * entry['difference']:+.1f} ({100 * low:+.1f} to "
-                         f"{100 * high:+.1f}) | {SAME_FINETUNED[entry.get('same_finetuned')]} |")
+                         f"{100 * high:+.1f}) | {SAME_FINETUNED[entry['same_finetuned']]} |")
     lines += ["", "## Every point (FLOPs speedup, wall-clock speedups at batch 1 and batched)", "",
               f"| method | budget | seed | {metric} | FLOPs | b=1 | batched | fine-tuned model |",
               "|---|---|---|---|---|---|---|---|"]
