@@ -2,13 +2,13 @@
 settings (`benchmarks/reproduce.py`, `benchmarks/compare_methods.py`)."""
 
 import os
-import subprocess
 import sys
 
 from analysis.result_cache import claim
 from models.backbones import backbone_label, load_tokenizer
 from models.checkpoints import weights_digest
 from pipeline import methods, recipes
+from pipeline.children import run_child
 from pipeline.flags import define_adapler_training_flags, define_baseline_flags, define_finetuning_flags
 from pipeline.loading import SALIENCY_EPOCHS, best_finetuned, load_encoded, load_trained, ranked_epochs, read_ft_logs
 from pipeline.paths import REPO, TaskDir
@@ -78,7 +78,7 @@ class StagedRun:
                  f"--DATA_DIR={self.data_dir}", f"--HATEXPLAIN_TIES={self.tie_rule}", f"--DIRECTORY={self.work_dir}",
                  *extra]
         print(f"== seed {dirs.seed}: {script} {' '.join(extra)}", flush=True)
-        subprocess.run(words, check=True)
+        run_child(words)
 
     def finetuned(self, dirs):
         """Stages 1 and 2 of a seed, skipped when their artefacts were made with these settings.
