@@ -167,7 +167,7 @@ RECIPES = {
         budgets={"adapler": ["ETA_SCALE", [0.6, 0.8, 1, 1.2, 1.4, 1.6]], "layer_drop": ["LAYERS", [1, 2, 3, 4]],
                  "truncation": ["TARGET_SPEEDUP", [1.25, 1.5, 2, 3]],
                  "power_bert": ["LAMBDA", [1e-4, 3e-4, 1e-3, 3e-3, 1e-2]],
-                 "ltp": ["LAMBDA", [0.01, 0.05, 0.1, 0.2]],
+                 "ltp": ["LAMBDA", [0.01, 0.05, 0.1, 0.2, 0.5, 1]],
                  "tr_bert": ["ALPHA", [0.25, 0.5, 1, 2]]},
     ),
     "movies_compare": Recipe(
