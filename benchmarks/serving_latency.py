@@ -12,6 +12,8 @@ Runtimes (--RUNTIMES):
 - `litert_layers`: one LiteRT graph per layer, the token drop between them (batch 1 only).
 - `onnxruntime`: the ONNX file (`serving/onnx_export.py`) in ONNX Runtime, fp32.
 - `onnxruntime_int8`: the same file with dynamically quantised int8 weights.
+- `onnxruntime_tf2onnx`: fp32, tf2onnx's graph of the Keras layers as they are (without
+  `serving.onnx_graph.onnx_friendly`): what the export gains.
 - `onnxruntime_layers`, `onnxruntime_layers_int8`: one ONNX Runtime session per layer, the token drop
   between them in NumPy (`serving.onnx_runtime.LayerwiseOnnx`, batch 1 only), fp32 and int8.
 
@@ -44,21 +46,21 @@ from pipeline.provenance import command_line, machine, today
 from serving.layerwise import LayerwiseLiteRT, export_layerwise
 from serving.litert import LiteRTModel, convert
 from serving.module import ServingModule, save
-from serving.onnx_export import OPSET, export_layerwise_onnx, export_onnx, quantize_int8
+from serving.onnx_export import convert_function, export_layerwise_onnx, export_onnx, quantize_int8
+from serving.onnx_graph import onnx_friendly
 from serving.onnx_runtime import LayerwiseOnnx, OnnxClassifier, cpu_session
 from serving.tokenization import InGraphTokenizer
 
 import numpy as np
 import tensorflow as tf
-import tf2onnx
 from absl import flags
 from ai_edge_litert.interpreter import Interpreter
 
 # ONNX Runtime sessions apply ONNX Runtime's graph optimisations (ORT_ENABLE_ALL) to both models when they load.
-# Its transformer optimizer (onnxruntime.transformers, model type bert) fuses nothing in tf2onnx's graphs: its
-# attention and LayerNorm patterns are those of PyTorch exports.
-RUNTIMES = ("graph", "saved_model", "litert", "litert_layers", "onnxruntime", "onnxruntime_int8", "onnxruntime_layers",
-            "onnxruntime_layers_int8")
+# Its transformer optimizer (onnxruntime.transformers) is not applied: it fuses no attention in our graphs and did
+# not make them faster (docs/serving.md).
+RUNTIMES = ("graph", "saved_model", "litert", "litert_layers", "onnxruntime", "onnxruntime_int8", "onnxruntime_tf2onnx",
+            "onnxruntime_layers", "onnxruntime_layers_int8")
 BATCH_ONLY_ONE = ("litert_layers", "onnxruntime_layers", "onnxruntime_layers_int8")
 # The per-layer runtimes run the single-layer graph of their runtime, so they share its layer-time curve.
 SAME_LAYER = {"litert_layers": "litert", "onnxruntime_layers": "onnxruntime",
@@ -96,8 +98,13 @@ def _layer_runtimes(model, folder):
     interpreter = Interpreter(model_content=converter.convert(), num_threads=FLAGS.THREADS)
     runner = interpreter.get_signature_runner("serving_ids")
     layer_onnx = os.path.join(folder, "layer.onnx")
-    tf2onnx.convert.from_function(module.run, input_signature=module.signature, opset=OPSET, output_path=layer_onnx)
+    # A fresh tf.function each, so each conversion traces the layer as it is then.
+    with onnx_friendly(model):  # as export_onnx traces the whole model
+        convert_function(tf.function(module.run.python_function, input_signature=module.signature), layer_onnx)
+    tf2onnx_layer = convert_function(tf.function(module.run.python_function, input_signature=module.signature),
+                                     os.path.join(folder, "layer_tf2onnx.onnx"))
     sessions = {"onnxruntime": cpu_session(layer_onnx, FLAGS.THREADS),
+                "onnxruntime_tf2onnx": cpu_session(tf2onnx_layer, FLAGS.THREADS),
                 "onnxruntime_int8": cpu_session(quantize_int8(layer_onnx, os.path.join(folder, "layer_int8.onnx")),
                                                 FLAGS.THREADS)}
     runtimes = {"graph": lambda h, b: module.run(h, b), "saved_model": lambda h, b: loaded(hidden=h, bias=b),
@@ -141,9 +148,12 @@ def _model_runtimes(model, task, tokenizer, folder, name, wanted):
                                     num_threads=FLAGS.THREADS)
         runtimes["litert_layers"] = lambda inputs: layerwise(inputs["input_ids"].numpy(),
                                                              inputs["token_type_ids"].numpy())["logits"]
-    if {"onnxruntime", "onnxruntime_int8"} & set(wanted):
+    if {"onnxruntime", "onnxruntime_int8", "onnxruntime_tf2onnx"} & set(wanted):
         fp32 = export_onnx(model, os.path.join(folder, f"{name}.onnx"))
         files = {"onnxruntime": fp32, "onnxruntime_int8": quantize_int8(fp32, os.path.join(folder, f"{name}_int8.onnx"))}
+        if "onnxruntime_tf2onnx" in wanted:
+            files["onnxruntime_tf2onnx"] = export_onnx(model, os.path.join(folder, f"{name}_tf2onnx.onnx"),
+                                                       friendly=False)
         for runtime, path in files.items():
             classifier = OnnxClassifier(path, threads=FLAGS.THREADS)
             runtimes[runtime] = lambda inputs, c=classifier: c(**{k: v.numpy() for k, v in inputs.items()})["logits"]

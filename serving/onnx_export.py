@@ -2,17 +2,20 @@
 
 The graph takes `input_ids`, `attention_mask` and `token_type_ids` (`[batch, length]` int64, as Optimum
 exports BERT) and returns `logits` and `lengths` (`[batch, layers]` float: tokens entering each layer,
-[CLS] included; every token for a plain model), with dynamic batch and length. tf2onnx has no handler
-for `Erfc`, which TensorFlow 2.21's exact GELU emits; importing this module registers one
-(`1 - Erf(x)`).
+[CLS] included; every token for a plain model), with dynamic batch and length. The model is traced
+with `serving.onnx_graph.onnx_friendly` layers, so the graph has fewer nodes and ONNX Runtime fuses
+its layer norms. tf2onnx has no handler for `Erfc`, which TensorFlow 2.21's exact GELU emits;
+importing this module registers one (`1 - Erf(x)`) for graphs traced without those layers.
 
 `export_layerwise_onnx` writes the batch-1 pieces of `serving.layerwise.LayerwiseModule` instead (a
 folder with one file per piece, run by `serving.onnx_runtime.LayerwiseOnnx`).
 """
 
+import contextlib
 import os
 
 from pipeline.atomic import atomic_dir, atomic_path
+from serving import onnx_graph
 from serving.layerwise import LayerwiseModule
 from serving.onnx_runtime import INPUT_NAMES, OUTPUT_SUFFIX
 
@@ -57,11 +60,26 @@ def ids_function(model):
     return run
 
 
-def export_onnx(model, path):
-    """Writes the model as an ONNX file (see the module docstring); returns the path."""
-    with atomic_path(path, suffix=".onnx") as temporary:
-        tf2onnx.convert.from_function(ids_function(model), input_signature=ONNX_SPEC, opset=OPSET,
-                                      output_path=temporary)
+def convert_function(function, path):
+    """Writes a `tf.function` with an input signature as an ONNX file (open `onnx_graph.onnx_friendly` on the
+    model it calls first, so it is traced with those layers)."""
+    proto, _ = tf2onnx.convert.from_function(function, input_signature=function.input_signature, opset=OPSET)
+    onnx_graph.save(proto, path)
+    return path
+
+
+def export_onnx(model, path, friendly=True):
+    """Writes the model as an ONNX file (see the module docstring); returns the path.
+
+    Args:
+        model: A classifier, plain or AdapLeR.
+        path: The `.onnx` file (written whole or not at all).
+        friendly: Trace with `onnx_graph.onnx_friendly` layers; False gives tf2onnx's graph of the Keras layers
+            as they are (the baseline of `benchmarks/serving_latency.py --RUNTIMES=onnxruntime_tf2onnx`).
+    """
+    layers = onnx_graph.onnx_friendly(model) if friendly else contextlib.nullcontext()
+    with atomic_path(path, suffix=".onnx") as temporary, layers:
+        convert_function(ids_function(model), temporary)
     return path
 
 
@@ -87,12 +105,11 @@ def export_layerwise_onnx(model, folder, int8=False):
     Returns:
         `folder`.
     """
-    with atomic_dir(folder) as temporary:
+    with atomic_dir(folder) as temporary, onnx_graph.onnx_friendly(model):
         os.makedirs(temporary)
         for name, function in LayerwiseModule(model).functions().items():
             path = os.path.join(temporary, f"{name}.onnx")
-            tf2onnx.convert.from_function(_renamed_outputs(function), input_signature=function.input_signature,
-                                          opset=OPSET, output_path=path)
+            convert_function(_renamed_outputs(function), path)
             if int8:
                 quantize_int8(path, path)
     return folder
