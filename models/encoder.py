@@ -158,9 +158,13 @@ class AdapLeREncoder(TFBertEncoder):
                         explanations.append(scatter_to_positions(scores, positions, seq_len))
                     is_cls = tf.range(tf.shape(acc_mask)[1])[None, :] == 0
                     keep = ((ranked >= delta) & (acc_mask > 0)) | is_cls
-                    (hidden_states, acc_mask, positions), valid = pack_survivors(
-                        keep, [hidden_states, acc_mask, positions]
+                    # Positions only place the explanations; gathering them otherwise adds nodes to every
+                    # exported graph.
+                    packed, valid = pack_survivors(
+                        keep, [hidden_states, acc_mask] + ([positions] if output_explanations else [])
                     )
+                    hidden_states, acc_mask = packed[:2]
+                    positions = packed[2] if output_explanations else None
                     acc_mask = acc_mask * tf.cast(valid, tf.float32)
                     attention_bias = extended_mask(valid)
                 else:

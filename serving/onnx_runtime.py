@@ -22,7 +22,7 @@ OUTPUT_SUFFIX = "_out"  # after the output names of the layerwise pieces (servin
 _POOL = {}  # the intra-op thread count of this process's shared pool, once a session has set it
 
 
-def cpu_session(path, threads=0):
+def cpu_session(path, threads=0, options=None):
     """An ONNX Runtime CPU session of `path` on the process's one shared thread pool.
 
     With a pool each, a session's threads keep spinning for a while after its call and compete with the next
@@ -30,20 +30,23 @@ def cpu_session(path, threads=0):
     serves the sessions in turn, as one session would.
 
     Args:
-        path: The `.onnx` file.
+        path: The `.onnx` file, or its bytes.
         threads: Intra-op threads of the shared pool (0 = ONNX Runtime's default), fixed by the first session
-            of the process.
+            of the process; None takes the pool as it is (0 if there is none yet).
+        options: `onnxruntime.SessionOptions` to start from (their thread settings are replaced).
 
     Raises:
         ValueError: when an earlier session fixed another thread count.
     """
+    if threads is None:
+        threads = _POOL.get("threads", 0)
     if "threads" not in _POOL:
         onnxruntime.set_global_thread_pool_sizes(threads, 1)  # once: ONNX Runtime refuses to replace the pool
         _POOL["threads"] = threads
     if _POOL["threads"] != threads:
         raise ValueError(f"ONNX Runtime sessions of one process share one thread pool, of {_POOL['threads']} "
                          f"threads; got threads={threads}.")
-    options = onnxruntime.SessionOptions()
+    options = options or onnxruntime.SessionOptions()
     options.use_per_session_threads = False
     return onnxruntime.InferenceSession(path, options, providers=["CPUExecutionProvider"])
 

@@ -4,6 +4,7 @@ import collections
 
 from serving.onnx_export import ONNX_SPEC, ids_function
 from serving.onnx_graph import erf_gelu, onnx_friendly, reduce_means
+from serving.onnx_runtime import cpu_session
 from tests.tiny import padded_batch, tiny_model
 
 import numpy as np
@@ -64,7 +65,7 @@ def _ort_ops(proto, tmp_path, name):
     options = onnxruntime.SessionOptions()
     options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
     options.optimized_model_filepath = optimised
-    onnxruntime.InferenceSession(source, options, providers=["CPUExecutionProvider"])
+    cpu_session(source, threads=None, options=options)
     return collections.Counter(node.op_type for node in onnx.load(optimised).graph.node)
 
 
@@ -94,9 +95,9 @@ def _pool_graph(rank):
 def test_reduce_means_turns_only_a_rank_3_pool_into_the_same_mean(rank, changed):
     proto = _pool_graph(rank)
     x = np.random.RandomState(0).normal(size=[2, 3, 4, 5][:rank]).astype(np.float32)
-    before = onnxruntime.InferenceSession(proto.SerializeToString()).run(None, {"x": x})[0]
+    before = cpu_session(proto.SerializeToString(), threads=None).run(None, {"x": x})[0]
     assert reduce_means(proto) == changed
     assert proto.graph.node[0].op_type == ("ReduceMean" if changed else "GlobalAveragePool")
-    after = onnxruntime.InferenceSession(proto.SerializeToString()).run(None, {"x": x})[0]
+    after = cpu_session(proto.SerializeToString(), threads=None).run(None, {"x": x})[0]
     np.testing.assert_allclose(after, before, atol=1e-6)
     np.testing.assert_allclose(after, x.mean(axis=tuple(range(2, rank)), keepdims=True), atol=1e-6)

@@ -296,7 +296,8 @@ def test_the_int8_onnx_export_of_the_staged_checkpoint_agrees_with_fp32_on_sst2_
 def test_the_serving_benchmark_scores_each_runtime_as_the_staged_evaluations_do(run_dir, data_dir, tmp_path):
     directory, dirs, _ = run_dir
     stage("benchmarks/serving_latency.py", directory, data_dir, "--PHI=0.01",
-          "--RUNTIMES=graph,onnxruntime,onnxruntime_layers", "--TIMING_EXAMPLES=3", "--TIMING_REPEATS=1",
+          "--RUNTIMES=graph,onnxruntime,onnxruntime_tf2onnx,onnxruntime_layers", "--TIMING_EXAMPLES=3",
+          "--TIMING_REPEATS=1",
           f"--RESULTS_DIR={tmp_path}")
     result = json.loads((tmp_path / f"serving_sst2_{MAX_LENGTH}.json").read_text())
     # Stage 1 scored its one epoch on dev; stage 4 scored the AdapLeR checkpoint.
@@ -304,7 +305,8 @@ def test_the_serving_benchmark_scores_each_runtime_as_the_staged_evaluations_do(
               "adapler": json.loads(open(dirs.log("eval_znorm_l2_GAMMA1_PHI0.01_validation.json")).read())[
                   "scores"]["accuracy"]}
     assert result["examples"] == 3 and result["dev_examples"] == EVAL
-    for runtime in ("graph", "onnxruntime"):
+    # The export's onnx_friendly layers and tf2onnx's graph of the layers as they are score alike.
+    for runtime in ("graph", "onnxruntime", "onnxruntime_tf2onnx"):
         entry = result["runtimes"][runtime]
         assert entry["batched"]["scores"] == pytest.approx(staged), runtime
         assert entry["plain"]["p50_ms"] > 0 and entry["adapler"]["p50_ms"] > 0
