@@ -11,7 +11,6 @@ timed steps. Writes `replica_throughput.json` and `.md` under --RESULTS_DIR.
 
 import json
 import os
-import subprocess
 import sys
 import time
 
@@ -19,6 +18,7 @@ from models.adapler_training import AdapLeRTrainer, make_optimizers
 from models.optimizers import make_optimizer
 from pipeline import cli
 from pipeline.atomic import write_json, write_text
+from pipeline.children import run_child
 from pipeline.data import example_order
 from pipeline.distribution import distribute, split_cpu
 from pipeline.flags import FLAGS, define_common_flags
@@ -76,7 +76,7 @@ def main(argv):
     for replicas in map(int, FLAGS.REPLICAS):
         words = [sys.executable, os.path.abspath(__file__), f"--CHILD={replicas}"] + [
             f"--{name}={FLAGS[name].value}" for name in passed]
-        output = subprocess.run(words, capture_output=True, text=True, timeout=1800, check=True).stdout
+        output = run_child(words, capture=True, timeout=1800)
         rows.append(json.loads(output.split("RESULT ", 1)[1]))
         print(f"{replicas} replica(s): {rows[-1]['examples_per_second']:.1f} examples/s", flush=True)
     result = {"what": f"AdapLeR training steps (stage 3's trainer), {FLAGS.BASE_MODEL}, {FLAGS.TASK}",

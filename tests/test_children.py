@@ -60,3 +60,15 @@ def test_sigterm_handler_is_restored_after_the_child():
     before = signal.getsignal(signal.SIGTERM)
     run_child([sys.executable, "-c", "pass"])
     assert signal.getsignal(signal.SIGTERM) is before
+
+
+def test_the_output_is_returned_when_captured():
+    assert run_child([sys.executable, "-c", "print('RESULT 7')"], capture=True) == "RESULT 7\n"
+
+
+def test_a_child_past_its_timeout_is_stopped(tmp_path):
+    pid_file = tmp_path / "child.pid"
+    child = f"import os, time; open({str(pid_file)!r}, 'w').write(str(os.getpid())); time.sleep(120)"
+    with pytest.raises(subprocess.TimeoutExpired):
+        run_child([sys.executable, "-c", child], timeout=3)
+    assert not alive(int(pid_file.read_text()))
