@@ -30,6 +30,7 @@ What is measured:
 Writes `serving_<task>_<max length>.json` and `.md` under --RESULTS_DIR.
 """
 
+import contextlib
 import os
 import sys
 import tempfile
@@ -88,8 +89,8 @@ class _LayerModule(tf.Module):
                                input_signature=self.signature)
 
 
-def _layer_runtimes(model, folder):
-    """`{runtime: callable(hidden, bias)}` for one encoder layer of `model`."""
+def _layer_runtimes(model, folder, wanted):
+    """`{runtime: callable(hidden, bias)}` for one encoder layer of `model` (ONNX Runtime's for `wanted` only)."""
     module = _LayerModule(model.bert.encoder.layer[0], model.config.hidden_size)
     path = os.path.join(folder, "layer")
     tf.saved_model.save(module, path, signatures={"serving_ids": module.run.get_concrete_function()})
@@ -97,26 +98,39 @@ def _layer_runtimes(model, folder):
     converter = tf.lite.TFLiteConverter.from_saved_model(path, signature_keys=["serving_ids"])
     interpreter = Interpreter(model_content=converter.convert(), num_threads=FLAGS.THREADS)
     runner = interpreter.get_signature_runner("serving_ids")
-    layer_onnx = os.path.join(folder, "layer.onnx")
-    # A fresh tf.function each, so each conversion traces the layer as it is then.
-    with onnx_friendly(model):  # as export_onnx traces the whole model
-        convert_function(tf.function(module.run.python_function, input_signature=module.signature), layer_onnx)
-    tf2onnx_layer = convert_function(tf.function(module.run.python_function, input_signature=module.signature),
-                                     os.path.join(folder, "layer_tf2onnx.onnx"))
-    sessions = {"onnxruntime": cpu_session(layer_onnx, FLAGS.THREADS),
-                "onnxruntime_tf2onnx": cpu_session(tf2onnx_layer, FLAGS.THREADS),
-                "onnxruntime_int8": cpu_session(quantize_int8(layer_onnx, os.path.join(folder, "layer_int8.onnx")),
-                                                FLAGS.THREADS)}
+    files = _onnx_files(lambda path, friendly: _layer_onnx(model, module, path, friendly), folder, "layer",
+                        {SAME_LAYER.get(name, name) for name in wanted})
     runtimes = {"graph": lambda h, b: module.run(h, b), "saved_model": lambda h, b: loaded(hidden=h, bias=b),
                 "litert": lambda h, b: runner(hidden=h.numpy(), bias=b.numpy())}
-    for name, session in sessions.items():
+    for name, session in ((name, cpu_session(path, FLAGS.THREADS)) for name, path in files.items()):
         runtimes[name] = lambda h, b, session=session: session.run(None, {"hidden": h.numpy(), "bias": b.numpy()})
     return runtimes
 
 
-def layer_curves(model, folder):
+def _layer_onnx(model, module, path, friendly):
+    """One layer as an ONNX file, traced as `export_onnx` traces the model (a fresh tf.function: a traced one
+    would keep the layers it was traced with)."""
+    function = tf.function(module.run.python_function, input_signature=module.signature)
+    with onnx_friendly(model) if friendly else contextlib.nullcontext():
+        return convert_function(function, path)
+
+
+def _onnx_files(export, folder, name, wanted):
+    """`{runtime: ONNX file}` of the wanted ONNX Runtime runtimes; `export(path, friendly)` writes one file."""
+    files = {}
+    if {"onnxruntime", "onnxruntime_int8"} & wanted:
+        fp32 = export(os.path.join(folder, f"{name}.onnx"), True)
+        files["onnxruntime"] = fp32
+        if "onnxruntime_int8" in wanted:
+            files["onnxruntime_int8"] = quantize_int8(fp32, os.path.join(folder, f"{name}_int8.onnx"))
+    if "onnxruntime_tf2onnx" in wanted:
+        files["onnxruntime_tf2onnx"] = export(os.path.join(folder, f"{name}_tf2onnx.onnx"), False)
+    return {runtime: path for runtime, path in files.items() if runtime in wanted}
+
+
+def layer_curves(model, folder, wanted):
     """Per runtime, `(lengths, median seconds)` of one layer at batch 1 (calls interleaved)."""
-    runtimes = _layer_runtimes(model, folder)
+    runtimes = _layer_runtimes(model, folder, wanted)
     lengths = curve_lengths(FLAGS.MAX_LENGTH)
     inputs = [(tf.random.normal([1, n, model.config.hidden_size]), tf.zeros([1, 1, 1, n])) for n in lengths]
     calls = [(run, args) for run in runtimes.values() for args in inputs]
@@ -124,7 +138,7 @@ def layer_curves(model, folder):
         run(*args)
     medians = interleaved_medians(calls, max(FLAGS.TIMING_REPEATS, 10))
     curves = {name: (lengths, medians[i * len(lengths):(i + 1) * len(lengths)]) for i, name in enumerate(runtimes)}
-    curves.update({name: curves[layer] for name, layer in SAME_LAYER.items()})
+    curves.update({name: curves[layer] for name, layer in SAME_LAYER.items() if layer in curves})
     return curves
 
 
@@ -148,15 +162,10 @@ def _model_runtimes(model, task, tokenizer, folder, name, wanted):
                                     num_threads=FLAGS.THREADS)
         runtimes["litert_layers"] = lambda inputs: layerwise(inputs["input_ids"].numpy(),
                                                              inputs["token_type_ids"].numpy())["logits"]
-    if {"onnxruntime", "onnxruntime_int8", "onnxruntime_tf2onnx"} & set(wanted):
-        fp32 = export_onnx(model, os.path.join(folder, f"{name}.onnx"))
-        files = {"onnxruntime": fp32, "onnxruntime_int8": quantize_int8(fp32, os.path.join(folder, f"{name}_int8.onnx"))}
-        if "onnxruntime_tf2onnx" in wanted:
-            files["onnxruntime_tf2onnx"] = export_onnx(model, os.path.join(folder, f"{name}_tf2onnx.onnx"),
-                                                       friendly=False)
-        for runtime, path in files.items():
-            classifier = OnnxClassifier(path, threads=FLAGS.THREADS)
-            runtimes[runtime] = lambda inputs, c=classifier: c(**{k: v.numpy() for k, v in inputs.items()})["logits"]
+    files = _onnx_files(lambda path, friendly: export_onnx(model, path, friendly=friendly), folder, name, set(wanted))
+    for runtime, path in files.items():
+        classifier = OnnxClassifier(path, threads=FLAGS.THREADS)
+        runtimes[runtime] = lambda inputs, c=classifier: c(**{k: v.numpy() for k, v in inputs.items()})["logits"]
     for runtime, int8 in (("onnxruntime_layers", False), ("onnxruntime_layers_int8", True)):
         if runtime in wanted:
             pieces = LayerwiseOnnx(export_layerwise_onnx(model, os.path.join(folder, f"{name}_{runtime}"), int8=int8),
@@ -220,7 +229,7 @@ def main(argv):
     with tempfile.TemporaryDirectory() as folder:
         runtimes = {key: _model_runtimes(model, task, tokenizer, folder, key, names)
                     for key, model in (("plain", plain), ("adapler", adapler))}
-        curves = layer_curves(plain, folder)
+        curves = layer_curves(plain, folder, names)
         times = np.concatenate([_batch_one(runtimes["plain"][runtime], runtimes["adapler"][runtime], inputs)
                                 for runtime in names], axis=1)
         batched = _batched(runtimes, dev, names)
