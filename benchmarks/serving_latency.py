@@ -129,15 +129,19 @@ def _onnx_files(export, folder, name, wanted):
 
 
 def layer_curves(model, folder, wanted):
-    """Per runtime, `(lengths, median seconds)` of one layer at batch 1 (calls interleaved)."""
+    """Per runtime, `(lengths, median seconds)` of one layer at batch 1.
+
+    One runtime at a time, its lengths interleaved, as `_batch_one` times the models: with the runtimes
+    interleaved, LiteRT's threads still spinning after its call slowed ONNX Runtime's next one (docs/serving.md).
+    """
     runtimes = _layer_runtimes(model, folder, wanted)
     lengths = curve_lengths(FLAGS.MAX_LENGTH)
     inputs = [(tf.random.normal([1, n, model.config.hidden_size]), tf.zeros([1, 1, 1, n])) for n in lengths]
-    calls = [(run, args) for run in runtimes.values() for args in inputs]
-    for run, args in calls:
-        run(*args)
-    medians = interleaved_medians(calls, max(FLAGS.TIMING_REPEATS, 10))
-    curves = {name: (lengths, medians[i * len(lengths):(i + 1) * len(lengths)]) for i, name in enumerate(runtimes)}
+    curves = {}
+    for name, run in runtimes.items():
+        for args in inputs:
+            run(*args)
+        curves[name] = (lengths, interleaved_medians([(run, args) for args in inputs], max(FLAGS.TIMING_REPEATS, 10)))
     curves.update({name: curves[layer] for name, layer in SAME_LAYER.items() if layer in curves})
     return curves
 

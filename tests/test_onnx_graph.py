@@ -3,7 +3,7 @@
 import collections
 
 from serving.onnx_export import ONNX_SPEC, ids_function
-from serving.onnx_graph import erf_gelu, onnx_friendly, reduce_means
+from serving.onnx_graph import erf_divisions, erf_gelu, onnx_friendly, reduce_means
 from serving.onnx_runtime import cpu_session
 from tests.tiny import padded_batch, tiny_model
 
@@ -13,7 +13,7 @@ import onnxruntime
 import pytest
 import tensorflow as tf
 import tf2onnx
-from onnx import TensorProto, helper
+from onnx import TensorProto, helper, numpy_helper
 from tensorflow import keras
 
 
@@ -77,9 +77,11 @@ def test_onnx_runtime_fuses_every_layer_norm_of_the_friendly_graph_into_fewer_no
     with onnx_friendly(model):
         friendly, _ = tf2onnx.convert.from_function(ids_function(model), input_signature=ONNX_SPEC, opset=17)
     assert reduce_means(friendly) == 2 * layer_norms
+    assert erf_divisions(friendly) == model.config.num_hidden_layers
     plain_ops, friendly_ops = _ort_ops(plain, tmp_path, "plain"), _ort_ops(friendly, tmp_path, "friendly")
     assert plain_ops["LayerNormalization"] == 0
     assert friendly_ops["LayerNormalization"] == layer_norms == 5
+    assert friendly_ops["BiasGelu"] == model.config.num_hidden_layers and friendly_ops["Erf"] == 0
     assert sum(friendly_ops.values()) < 0.8 * sum(plain_ops.values())
 
 
@@ -101,3 +103,26 @@ def test_reduce_means_turns_only_a_rank_3_pool_into_the_same_mean(rank, changed)
     after = cpu_session(proto.SerializeToString(), threads=None).run(None, {"x": x})[0]
     np.testing.assert_allclose(after, before, atol=1e-6)
     np.testing.assert_allclose(after, x.mean(axis=tuple(range(2, rank)), keepdims=True), atol=1e-6)
+
+
+def _gelu_graph(factor):
+    """`0.5 x (1 + erf(x * factor))` as TensorFlow's constant folding leaves erf_gelu (factor 1/sqrt 2)."""
+    constants = [numpy_helper.from_array(np.array(value, np.float32), name)
+                 for name, value in (("factor", factor), ("one", 1.0), ("half", 0.5))]
+    nodes = [helper.make_node("Mul", ["x", "factor"], ["scaled"], name="scaled"),
+             helper.make_node("Erf", ["scaled"], ["erf"]), helper.make_node("Add", ["erf", "one"], ["shifted"]),
+             helper.make_node("Mul", ["x", "half"], ["halved"]), helper.make_node("Mul", ["halved", "shifted"], ["y"])]
+    graph = helper.make_graph(nodes, "gelu", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 8])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], initializer=constants)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+
+
+@pytest.mark.parametrize("factor, changed", [(1 / np.sqrt(2), 1), (0.5, 0)])
+def test_erf_divisions_restores_the_division_onnx_runtime_fuses_into_gelu(tmp_path, factor, changed):
+    proto = _gelu_graph(factor)
+    x = np.linspace(-4, 4, 16, dtype=np.float32).reshape(2, 8)
+    before = cpu_session(proto.SerializeToString(), threads=None).run(None, {"x": x})[0]
+    assert erf_divisions(proto) == changed
+    after = cpu_session(proto.SerializeToString(), threads=None).run(None, {"x": x})[0]
+    np.testing.assert_allclose(after, before, atol=1e-6)
+    assert _ort_ops(proto, tmp_path, "gelu")["Gelu"] == changed
