@@ -124,7 +124,7 @@ def erf_divisions(model_proto):
     """
     constants = {tensor.name: numpy_helper.to_array(tensor) for tensor in model_proto.graph.initializer}
     producers = {output: node for node in model_proto.graph.node for output in node.output}
-    changed = 0
+    changed, replaced = 0, set()
     for erf in [node for node in model_proto.graph.node if node.op_type == "Erf"]:
         product = producers.get(erf.input[0])
         if product is None or product.op_type != "Mul":
@@ -139,7 +139,13 @@ def erf_divisions(model_proto):
             numpy_helper.from_array(np.array(math.sqrt(2), constants[factors[0]].dtype), divisor))
         product.op_type = "Div"
         product.input[:] = [x, divisor]
+        replaced.add(factors[0])
         changed += 1
+    # Drop the reciprocals no node reads any more (ONNX Runtime warns about each unused initializer).
+    read = {name for node in model_proto.graph.node for name in node.input}
+    unused = [tensor for tensor in model_proto.graph.initializer if tensor.name in replaced - read]
+    for tensor in unused:
+        model_proto.graph.initializer.remove(tensor)
     return changed
 
 

@@ -123,6 +123,7 @@ def test_erf_divisions_restores_the_division_onnx_runtime_fuses_into_gelu(tmp_pa
     x = np.linspace(-4, 4, 16, dtype=np.float32).reshape(2, 8)
     before = cpu_session(proto.SerializeToString(), threads=None).run(None, {"x": x})[0]
     assert erf_divisions(proto) == changed
+    assert ("factor" in {tensor.name for tensor in proto.graph.initializer}) == (not changed)
     after = cpu_session(proto.SerializeToString(), threads=None).run(None, {"x": x})[0]
     np.testing.assert_allclose(after, before, atol=1e-6)
     assert _ort_ops(proto, tmp_path, "gelu")["Gelu"] == changed
