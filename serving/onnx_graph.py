@@ -122,16 +122,18 @@ def erf_divisions(model_proto):
     Returns:
         The number of nodes changed.
     """
-    constants = {tensor.name: numpy_helper.to_array(tensor) for tensor in model_proto.graph.initializer}
+    # Scalars only: converting every weight matrix to look for a factor would copy the whole model.
+    constants = {tensor.name: numpy_helper.to_array(tensor) for tensor in model_proto.graph.initializer
+                 if math.prod(tensor.dims) == 1}
     producers = {output: node for node in model_proto.graph.node for output in node.output}
     changed, replaced = 0, set()
     for erf in [node for node in model_proto.graph.node if node.op_type == "Erf"]:
         product = producers.get(erf.input[0])
         if product is None or product.op_type != "Mul":
             continue
-        factors = [name for name in product.input if name in constants and constants[name].size == 1
-                   and np.isclose(constants[name].item(), 1 / math.sqrt(2))]
-        if len(factors) != 1 or len(set(product.input)) != 2:
+        factors = [name for name in product.input
+                   if name in constants and np.isclose(constants[name].item(), 1 / math.sqrt(2))]
+        if len(factors) != 1:
             continue
         (x,) = [name for name in product.input if name != factors[0]]
         divisor = f"{product.name}/sqrt2"
@@ -142,9 +144,8 @@ def erf_divisions(model_proto):
         replaced.add(factors[0])
         changed += 1
     # Drop the reciprocals no node reads any more (ONNX Runtime warns about each unused initializer).
-    read = {name for node in model_proto.graph.node for name in node.input}
-    unused = [tensor for tensor in model_proto.graph.initializer if tensor.name in replaced - read]
-    for tensor in unused:
+    unread = replaced - {name for node in model_proto.graph.node for name in node.input}
+    for tensor in [tensor for tensor in model_proto.graph.initializer if tensor.name in unread]:
         model_proto.graph.initializer.remove(tensor)
     return changed
 
