@@ -51,6 +51,9 @@ flags.DEFINE_list("MATCHED_SPEEDUPS", ["1.5", "2", "3"], "FLOPs speedups at whic
 flags.DEFINE_string("WORK_DIR", os.path.join(REPO, "benchmarks", "work_compare"), "Root of the task directories.")
 flags.DEFINE_string("RESULTS_DIR", os.path.join(REPO, "benchmarks", "results"), "Where results are written.")
 flags.DEFINE_bool("RESUME", True, "Reuse artefacts and points measured with the same settings.")
+flags.DEFINE_list("BUDGETS", [], "Only these budgets this run, in this order, as method=value (power_bert=0.01,"
+                  "ltp=0.5): each one of the recipe's. A method not named runs all of its budgets; the results keep "
+                  "the points of the budgets not run.")
 
 MEASURE_FLAGS = ("TIMING_EXAMPLES", "TIMING_BATCH_SIZE", "TIMING_REPEATS")
 
@@ -72,6 +75,7 @@ class Comparison(StagedRun):
         if missing:
             raise DataError(f"The recipe gives no budgets for {', '.join(missing)}.")
         self.measure = {f"measure.{name}": FLAGS[name].value for name in MEASURE_FLAGS}
+        self.budgets = chosen_budgets(recipe.budgets, FLAGS.METHODS, FLAGS.BUDGETS)
 
     def point_settings(self, method, flag, value):
         """`(settings, defaults)` a point depends on: its method's run (and the fine-tuning), and the timing."""
@@ -86,6 +90,24 @@ class Comparison(StagedRun):
 
     def results_path(self):
         return os.path.join(FLAGS.RESULTS_DIR, f"comparison_{self.task.name}_{self.max_length}.json")
+
+
+def chosen_budgets(budgets, method_names, chosen):
+    """`{method: (flag, values)}` to run: the recipe's `budgets` of `method_names`, only those `chosen` (see
+    --BUDGETS) for a method named there."""
+    picked = {}
+    for item in chosen:
+        method, _, value = item.partition("=")
+        if method not in method_names:
+            raise DataError(f"--BUDGETS {item}: {method!r} is not one of --METHODS ({', '.join(method_names)}).")
+        flag, values = budgets[method]
+        try:
+            match = next(v for v in values if np.isclose(float(v), float(value)))
+        except (StopIteration, ValueError):
+            raise DataError(f"--BUDGETS {item}: the recipe's {method} budgets ({flag}) are "
+                            f"{', '.join(str(v) for v in values)}.") from None
+        picked.setdefault(method, []).append(match)
+    return {method: (budgets[method][0], picked.get(method, budgets[method][1])) for method in method_names}
 
 
 def earlier_points(path):
@@ -155,7 +177,7 @@ def measure_seed(comparison, seed, earlier):
     # directory is gone; the table shows which model each started from.
     finetuned_model = comparison.finetuned_digest(dirs)
     for method in FLAGS.METHODS:
-        flag, values = comparison.recipe.budgets[method]
+        flag, values = comparison.budgets[method]
         points = []
         for value in values:
             settings, defaults = comparison.point_settings(method, flag, value)
@@ -186,11 +208,15 @@ def measure_seed(comparison, seed, earlier):
 
 
 def put_run(comparison, result, method, seed, points):
-    """Sets `points` as the run of `method` on `seed` in `result`, and the seed's fine-tuned score."""
-    entry = result["methods"].setdefault(method, {"budget_flag": comparison.recipe.budgets[method][0],
-                                                  "per_seed": []})
+    """Puts `points` in the run of `method` on `seed` in `result`, and the seed's fine-tuned score. Its points at
+    other budgets of the recipe stay (not reached yet, or not in --BUDGETS); those at budgets the recipe no longer
+    has go."""
+    flag, values = comparison.recipe.budgets[method]
+    entry = result["methods"].setdefault(method, {"budget_flag": flag, "per_seed": []})
+    kept = [p for run in entry["per_seed"] if run["seed"] == seed for p in run["points"]
+            if p["budget"] in {float(v) for v in values} and all(p["budget"] != q["budget"] for q in points)]
     entry["per_seed"] = [run for run in entry["per_seed"] if run["seed"] != seed] + [
-        {"seed": seed, "points": list(points)}]
+        {"seed": seed, "points": sorted(kept + list(points), key=lambda p: p["budget"])}]
     if all(run["seed"] != seed for run in result["finetuned"]):
         result["finetuned"].append({"seed": seed, "score": points[0]["finetuned_score"]})
 

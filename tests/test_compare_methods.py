@@ -18,10 +18,10 @@ POINT_KEYS = {"budget", "score", "flops_speedup", "wallclock_b1", "wallclock_b32
 RESULTS = "comparison_sst2_32.json"
 
 
-def _compare(recipe, results_dir, work_dir, data_dir, methods=METHODS, succeed=True):
+def _compare(recipe, results_dir, work_dir, data_dir, methods=METHODS, succeed=True, extra=()):
     command = [sys.executable, os.path.join(REPO, "benchmarks", "compare_methods.py"), f"--RECIPE={recipe}",
                "--SEEDS=1", f"--METHODS={methods}", f"--RESULTS_DIR={results_dir}", f"--WORK_DIR={work_dir}",
-               f"--DATA_DIR={data_dir}"]
+               f"--DATA_DIR={data_dir}", *extra]
     result = subprocess.run(command, capture_output=True, text=True, env=dict(os.environ, HF_HUB_OFFLINE="1"),
                             timeout=900)
     assert (result.returncode == 0) == succeed, result.stderr[-3000:]
@@ -83,6 +83,32 @@ def test_a_run_with_only_the_results_measures_nothing_again(compared, data_dir, 
     # A run of one method keeps the other methods' points in the file.
     _compare(compared["recipe"], tmp_path / "results", tmp_path / "empty_work", data_dir, methods="truncation")
     assert json.loads((tmp_path / "results" / RESULTS).read_text())["methods"] == compared["result"]["methods"]
+
+
+@slow
+def test_budgets_runs_only_the_named_budgets_and_the_results_keep_the_others(compared, data_dir, tmp_path):
+    result = json.loads(json.dumps(compared["result"]))
+    depth = result["methods"]["layer_drop"]["per_seed"][0]
+    depth["points"] = [p for p in depth["points"] if p["budget"] == 2]
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / RESULTS).write_text(json.dumps(result))
+    # LAYERS=1 is in the results no longer and the work directory is empty: only LAYERS=2 is asked for, so
+    # nothing is trained or measured, and the file keeps what it had.
+    rerun = _compare(compared["recipe"], tmp_path / "results", tmp_path / "empty_work", data_dir,
+                     methods="layer_drop,truncation", extra=["--BUDGETS=layer_drop=2,truncation=1.5"])
+    assert "== seed 1" not in rerun.stdout and not (tmp_path / "empty_work").exists()
+    assert json.loads((tmp_path / "results" / RESULTS).read_text())["methods"] == result["methods"]
+
+
+@pytest.mark.parametrize("budgets, message", [
+    ("layer_drop=3", "--BUDGETS layer_drop=3: the recipe's layer_drop budgets (LAYERS) are 2, 4."),
+    ("layer_drop=two", "--BUDGETS layer_drop=two: the recipe's layer_drop budgets (LAYERS) are 2, 4."),
+    ("ltp=0.1", "--BUDGETS ltp=0.1: 'ltp' is not one of --METHODS (layer_drop)."),
+])
+def test_budgets_outside_the_recipe_or_the_methods_are_refused_in_one_line(data_dir, tmp_path, budgets, message):
+    failed = _compare("quick", tmp_path, tmp_path / "work", data_dir, methods="layer_drop", succeed=False,
+                      extra=[f"--BUDGETS={budgets}"])
+    assert message in failed.stderr and "Traceback" not in failed.stderr and not (tmp_path / "work").exists()
 
 
 @slow
