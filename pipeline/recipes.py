@@ -189,7 +189,7 @@ RECIPES = {
                            "TEMPERATURE": ltp_rescaled(1e-3, 512), "PRUNER_LEARNING_RATE": 5e-5}},
         budgets={"adapler": ["ETA_SCALE", [0.5, 0.75, 1, 1.1, 1.2, 1.35, 1.5]], "layer_drop": ["LAYERS", [1, 2, 3, 4]],
                  "truncation": ["TARGET_SPEEDUP", [2, 3, 5, 8]],
-                 "power_bert": ["LAMBDA", [1e-4, 1e-3, 3e-3, 1e-2]], "ltp": ["LAMBDA", [0.05, 0.2, 0.5, 1, 2]],
+                 "power_bert": ["LAMBDA", [1e-4, 1e-3, 3e-3, 1e-2, 3e-2]], "ltp": ["LAMBDA", [0.05, 0.2, 0.5, 1, 2]],
                  "tr_bert": ["ALPHA", [0.5, 1, 2, 4]]},
     ),
     "quick": Recipe(
