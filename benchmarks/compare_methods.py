@@ -26,7 +26,7 @@ import os
 import sys
 
 from analysis.comparison import comparison_table, matched_rows, plot_comparison
-from analysis.result_cache import SettingsChangedError, same_settings
+from analysis.result_cache import SettingsChangedError, changed_settings, same_settings
 from analysis.staged_runs import StagedRun
 from analysis.timing import compare
 from pipeline import cli, methods, recipes
@@ -123,6 +123,25 @@ def earlier_points(path):
         for point in points:
             point.setdefault("machine", result.get("machine", "unknown"))
     return earlier
+
+
+def current_points(comparison, method, seed, points):
+    """The points of an earlier run measured with the settings the recipe gives them now; a line per point dropped
+    (a recipe fix makes its points stale: a curve mixing them would mix two settings)."""
+    flag, values = comparison.recipe.budgets[method]
+    kept = []
+    for point in points:
+        # The recipe's own value (an int flag's budget is stored as a float); a budget it has no longer goes in
+        # `put_run`.
+        value = next((v for v in values if np.isclose(float(v), point["budget"])), None)
+        changed = value is not None and changed_settings(point.get("settings", {}),
+                                                         *comparison.point_settings(method, flag, value))
+        if changed:
+            print(f"dropping {method} {flag}={point['budget']:g} of seed {seed}, measured with other settings "
+                  f"({'; '.join(changed)})", file=sys.stderr, flush=True)
+        else:
+            kept.append(point)
+    return kept
 
 
 def earlier_point(earlier, method, seed, settings, defaults):
@@ -249,7 +268,9 @@ def main(argv):
     # The file keeps every earlier point this run does not measure again (other methods and seeds, and those
     # not reached yet), so a run of one method, or one stopped early, loses nothing the file had.
     for (method, seed), points in earlier.items():
-        put_run(comparison, result, method, seed, points)
+        points = current_points(comparison, method, seed, points)
+        if points:
+            put_run(comparison, result, method, seed, points)
     result["seeds"] = sorted(set(seeds) | {seed for _, seed in earlier})
     try:
         for seed in seeds:

@@ -35,7 +35,7 @@ from models.layer_drop import make_student, student_layers
 from models.losses import TaskObjective
 from models.ltp import LTPPruner
 from models.modeling_tf_bert import TFBertPruningForSequenceClassification
-from models.optimizers import make_optimizer
+from models.optimizers import largest_move, make_optimizer
 from models.power_bert import PoWERBertPruner
 from models.pruning_training import SoftPruningTrainer
 from models.tr_bert import TRBertPruner, late_layer, padded_residual_step
@@ -168,22 +168,40 @@ def soft_phase_done(run, soft_checkpoint):
     return done.get("settings") == run.record["settings"]
 
 
+def retention_floor(run, learning_rate):
+    """Records (and warns of) how far the soft phase's schedule lets a PoWER-BERT retention weight fall from 1.
+
+    Adam moves a weight by about its learning rate per update, so a weight the penalty pushes down all the
+    way still ends near `1 - largest_move`: below a full move every layer keeps about that share of the
+    ranks, whatever `--LAMBDA`.
+    """
+    move = largest_move(update_count(run.train, FLAGS.BATCH_SIZE, FLAGS.SOFT_EPOCHS, FLAGS.ACC_STEPS),
+                        learning_rate, FLAGS.WARMUP_RATIO)
+    run.record.update(retention_weight_largest_move=move)
+    if move < 1.0:
+        run.log.warning("the soft phase can move a retention weight by at most about %.2f (--PRUNER_LEARNING_RATE=%g "
+                        "over its updates): no layer will keep fewer than about %d of %d tokens; a rate of %.2g "
+                        "or more lets a weight reach 0", move, learning_rate, (1.0 - move) * FLAGS.MAX_LENGTH,
+                        FLAGS.MAX_LENGTH, learning_rate / move)
+
+
 def pruning(run):
     with run.strategy.scope():
         model = run.starting_model(TFBertPruningForSequenceClassification)
         pruner = make_pruner(model.config.num_hidden_layers)
         model.attach_pruner(pruner)
     run.record.update(pruner=pruner.get_config())
+    pruner_rate = FLAGS.PRUNER_LEARNING_RATE or (5e-4 if FLAGS.METHOD == "power_bert" else FLAGS.LEARNING_RATE)
+    if FLAGS.METHOD == "power_bert":
+        retention_floor(run, pruner_rate)
     soft_checkpoint = run.checkpoint.replace(".h5", "_soft.h5")
     if soft_phase_done(run, soft_checkpoint):
         run.log.info("soft phase done before: %s", soft_checkpoint)
         model.load_weights(soft_checkpoint)
     else:
-        default_rate = 5e-4 if FLAGS.METHOD == "power_bert" else FLAGS.LEARNING_RATE
         with run.strategy.scope():
             optimizer = run.optimizer(FLAGS.LEARNING_RATE, run.train, FLAGS.SOFT_EPOCHS)
-            pruner_optimizer = run.optimizer(FLAGS.PRUNER_LEARNING_RATE or default_rate, run.train, FLAGS.SOFT_EPOCHS,
-                                             weight_decay=0.0)
+            pruner_optimizer = run.optimizer(pruner_rate, run.train, FLAGS.SOFT_EPOCHS, weight_decay=0.0)
         trainer = SoftPruningTrainer(model, optimizer, pruner_optimizer, acc_steps=FLAGS.ACC_STEPS,
                                      strategy=run.strategy)
         run.phase("soft", trainer, FLAGS.SOFT_EPOCHS, run.train, run.dev, keep_best=False)

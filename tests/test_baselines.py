@@ -92,6 +92,15 @@ def test_the_evaluated_score_is_the_score_the_run_kept(trained, method):
     assert printed(run["evaluate"], "ACCURACY") == pytest.approx(record["dev_score"], abs=1e-4)
 
 
+def test_power_bert_records_and_warns_how_far_its_schedule_moves_a_retention_weight(trained):
+    run = trained["power_bert"]
+    record = json.load(open(str(run["checkpoint"]).replace(".h5", ".json")))
+    # 96 examples in batches of 16: 6 updates at 0.2, decaying linearly to 0 (6 * 0.06 warm-up steps round to 0).
+    assert record["retention_weight_largest_move"] == pytest.approx(sum(0.2 * (1 - t / 6) for t in range(6)))
+    assert ("can move a retention weight by at most about 0.70 (--PRUNER_LEARNING_RATE=0.2 over its updates): no "
+            "layer will keep fewer than about 9 of 32 tokens") in run["train"].stderr
+
+
 def test_layer_drop_names_its_teacher_layers_and_truncation_its_length(trained):
     assert "a 1-layer student from teacher layers [0] (0-based)" in trained["layer_drop"]["train"].stderr
     assert re.search(r"keeping \d+ tokens: [0-9.]+x FLOPs on the training split \(target 1.5x\)",

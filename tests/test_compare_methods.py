@@ -100,6 +100,22 @@ def test_budgets_runs_only_the_named_budgets_and_the_results_keep_the_others(com
     assert json.loads((tmp_path / "results" / RESULTS).read_text())["methods"] == result["methods"]
 
 
+@slow
+def test_a_point_measured_with_settings_the_recipe_no_longer_gives_leaves_the_results(compared, data_dir, tmp_path):
+    result = json.loads(json.dumps(compared["result"]))
+    depth = result["methods"]["layer_drop"]["per_seed"][0]["points"]
+    stale = next(p for p in depth if p["budget"] == 1)
+    stale["settings"]["baseline.LEARNING_RATE"] = 0.5
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / RESULTS).write_text(json.dumps(result))
+    # Only truncation runs, from the results: the stale layer_drop point goes, its other point stays.
+    rerun = _compare(compared["recipe"], tmp_path / "results", tmp_path / "empty_work", data_dir, methods="truncation")
+    assert "dropping layer_drop LAYERS=1 of seed 1, measured with other settings (baseline.LEARNING_RATE 0.5 -> " \
+        in rerun.stderr
+    kept = json.loads((tmp_path / "results" / RESULTS).read_text())["methods"]["layer_drop"]["per_seed"][0]["points"]
+    assert kept == [p for p in depth if p["budget"] != 1] and len(kept) == 1
+
+
 @pytest.mark.parametrize("budgets, message", [
     ("layer_drop=3", "--BUDGETS layer_drop=3: the recipe's layer_drop budgets (LAYERS) are 2, 4."),
     ("layer_drop=two", "--BUDGETS layer_drop=two: the recipe's layer_drop budgets (LAYERS) are 2, 4."),
